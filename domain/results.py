@@ -1,0 +1,107 @@
+"""What the public API returns: frozen value objects that never carry a secret value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+
+class Status(StrEnum):
+    """Lifecycle state of a secret."""
+
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    DELETED = "deleted"
+
+
+class Cause(StrEnum):
+    """Why a value version exists."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    PATCHED = "patched"
+    ROLLED_BACK = "rolled_back"
+
+
+class Action(StrEnum):
+    """What an audit entry records."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    PATCHED = "patched"
+    ROLLED_BACK = "rolled_back"
+    METADATA_CHANGED = "metadata_changed"
+    REVOKED = "revoked"
+    REINSTATED = "reinstated"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A secret's metadata (never its value)."""
+
+    id: UUID
+    name: str
+    namespace: str | None
+    version: int
+    description: str | None
+    token_type: str | None
+    allowed_apps: tuple[str, ...]
+    envs: tuple[str, ...]
+    expires_at: datetime | None
+    tags: dict[str, str]
+    status: Status
+    created_at: datetime
+    created_by: str | None
+    updated_at: datetime
+    updated_by: str | None
+    is_expired: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SecretVersion:
+    """One value version of a secret."""
+
+    version: int
+    created_at: datetime
+    created_by: str | None
+    cause: Cause
+    source_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SecretStats:
+    """Counts over the live and deleted secrets of a store (or of one namespace)."""
+
+    total: int
+    active: int
+    revoked: int
+    expired: int
+    expiring_soon: int
+    deleted: int
+    by_namespace: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing; pass ``next_cursor`` back to get the next one."""
+
+    items: list[Secret]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One recorded action on a secret, as replayed from the event log."""
+
+    at: datetime
+    actor: str | None
+    action: Action
+    secret_id: UUID
+    name: str | None
+    namespace: str | None
+    version: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)

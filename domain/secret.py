@@ -1,0 +1,503 @@
+"""The Secret aggregate: a named value with versions, metadata and a lifecycle.
+
+Times and ids are passed in; this module knows no clock, no database and no crypto.
+Events list the fields that outlive crypto-shredding in ``AUDIT_FIELDS`` (who and
+when, never what); ``SHREDDABLE = False`` events are kept readable after delete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from strongroom.domain.errors import (
+    SecretDeletedError,
+    ValidationError,
+    VersionNotFoundError,
+    describe,
+)
+from strongroom.domain.results import Action, Cause, SecretVersion, Status
+from strongroom.domain.results import Secret as SecretInfo
+from strongroom.domain.validation import Value
+
+METADATA_FIELDS = (
+    "description",
+    "token_type",
+    "allowed_apps",
+    "envs",
+    "expires_at",
+    "tags",
+)
+
+
+@dataclass(frozen=True)
+class Shredded:
+    """Placeholder for an event whose data key was destroyed (crypto-shredded).
+
+    It keeps what the event log must still tell auditors: which stream, which
+    position, what kind of event, and the audit fields (when, who).
+    """
+
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    audit: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def timestamp(self) -> datetime | None:
+        """When the shredded event happened, if recorded."""
+        return self.audit.get("timestamp")
+
+    @property
+    def actor(self) -> str | None:
+        """Who caused the shredded event, if recorded."""
+        return self.audit.get("actor")
+
+
+class Secret(Aggregate):
+    """A secret: its current value, value versions, metadata and status."""
+
+    TOPIC = "strongroom:Secret"
+
+    class Event(Aggregate.Event):
+        """Base class of Secret events."""
+
+        AUDIT_FIELDS: ClassVar[tuple[str, ...]] = ("timestamp", "actor")
+        SHREDDABLE: ClassVar[bool] = True
+        ACTION: ClassVar[Action]
+        actor: str | None
+
+    class Created(Event, Aggregate.Created):
+        """The secret was created with its first value (value version 1)."""
+
+        TOPIC = "strongroom:Secret.Created.v1"
+        ACTION = Action.CREATED
+        name: str
+        namespace: str | None
+        value: Value
+        description: str | None
+        token_type: str | None
+        allowed_apps: list[str]
+        envs: list[str]
+        expires_at: datetime | None
+        tags: dict[str, str]
+
+    class ValueChanged(Event):
+        """A new value version: an update, a patch or a rollback."""
+
+        TOPIC = "strongroom:Secret.ValueChanged.v1"
+        ACTION = Action.UPDATED  # refined per event by action_of()
+        AUDIT_FIELDS = ("timestamp", "actor", "value_version", "cause", "source_version")
+        value: Value
+        value_version: int
+        cause: str
+        source_version: int | None
+
+    class MetadataChanged(Event):
+        """Some metadata fields changed; the value version stays."""
+
+        TOPIC = "strongroom:Secret.MetadataChanged.v1"
+        ACTION = Action.METADATA_CHANGED
+        changes: dict[str, Any]
+
+    class Revoked(Event):
+        """The secret may no longer be revealed."""
+
+        TOPIC = "strongroom:Secret.Revoked.v1"
+        ACTION = Action.REVOKED
+
+    class Reinstated(Event):
+        """A revoked secret may be revealed again."""
+
+        TOPIC = "strongroom:Secret.Reinstated.v1"
+        ACTION = Action.REINSTATED
+
+    class Deleted(Event):
+        """The tombstone: the secret's data key is destroyed with this event.
+
+        Not shreddable: it keeps the address and the bare facts of the secret.
+        """
+
+        TOPIC = "strongroom:Secret.Deleted.v1"
+        ACTION = Action.DELETED
+        SHREDDABLE = False
+        name: str
+        namespace: str | None
+        value_version: int
+        created_at: datetime
+        created_by: str | None
+
+    def __init__(  # noqa: PLR0913 - the Created event's fields
+        self,
+        name: str,
+        namespace: str | None,
+        value: Value,
+        description: str | None,
+        token_type: str | None,
+        allowed_apps: list[str],
+        envs: list[str],
+        expires_at: datetime | None,
+        tags: dict[str, str],
+        actor: str | None,
+    ) -> None:
+        self.name = name
+        self.namespace = namespace
+        self.value: Value | None = value
+        self.value_version = 1
+        self.description = description
+        self.token_type = token_type
+        self.allowed_apps = tuple(allowed_apps)
+        self.envs = tuple(envs)
+        self.expires_at = expires_at
+        self.tags = dict(tags)
+        self.status = Status.ACTIVE
+        self.created_by = actor
+        self.updated_by = actor
+        # value version -> (stream position, when, who, cause, source version)
+        self.value_log: dict[int, tuple[int, datetime, str | None, Cause, int | None]]
+        self.value_log = {1: (1, self.created_on, actor, Cause.CREATED, None)}
+
+    # ------------------------------------------------------------------ commands
+
+    @classmethod
+    def create(  # noqa: PLR0913 - one argument per field
+        cls,
+        *,
+        secret_id: UUID,
+        at: datetime,
+        name: str,
+        namespace: str | None,
+        value: Value,
+        description: str | None = None,
+        token_type: str | None = None,
+        allowed_apps: Iterable[str] = (),
+        envs: Iterable[str] = (),
+        expires_at: datetime | None = None,
+        tags: Mapping[str, str] | None = None,
+        actor: str | None = None,
+    ) -> Secret:
+        """Create a secret (arguments already validated by the caller)."""
+        return cls._create(
+            cls.Created,
+            id=secret_id,
+            timestamp=at,
+            name=name,
+            namespace=namespace,
+            value=value,
+            description=description,
+            token_type=token_type,
+            allowed_apps=list(allowed_apps),
+            envs=list(envs),
+            expires_at=expires_at,
+            tags=dict(tags or {}),
+            actor=actor,
+        )
+
+    def change_value(
+        self,
+        value: Value,
+        *,
+        at: datetime,
+        actor: str | None,
+        cause: Cause = Cause.UPDATED,
+        source_version: int | None = None,
+    ) -> None:
+        """Record a new value version."""
+        self._check_live()
+        self._value_changed(
+            value=value,
+            value_version=self.value_version + 1,
+            cause=str(cause),
+            source_version=source_version,
+            actor=actor,
+            timestamp=at,
+        )
+
+    def roll_back(
+        self, source_version: int, old_value: Value, *, at: datetime, actor: str | None
+    ) -> None:
+        """Record a new value version carrying the value of ``source_version``."""
+        self.position_of(source_version)
+        self.change_value(
+            old_value,
+            at=at,
+            actor=actor,
+            cause=Cause.ROLLED_BACK,
+            source_version=source_version,
+        )
+
+    def change_metadata(
+        self, changes: Mapping[str, Any], *, at: datetime, actor: str | None
+    ) -> bool:
+        """Change the given metadata fields; False (and no event) if none differ."""
+        self._check_live()
+        unknown = set(changes) - set(METADATA_FIELDS)
+        if unknown:
+            msg = f"unknown metadata fields: {', '.join(sorted(unknown))}"
+            raise ValidationError(msg)
+        differing = {
+            key: list(val) if isinstance(val, tuple) else val
+            for key, val in changes.items()
+            if _comparable(getattr(self, key)) != _comparable(val)
+        }
+        if not differing:
+            return False
+        self._metadata_changed(changes=differing, actor=actor, timestamp=at)
+        return True
+
+    def revoke(self, *, at: datetime, actor: str | None) -> bool:
+        """Revoke the secret; False if it already is."""
+        self._check_live()
+        if self.status is Status.REVOKED:
+            return False
+        self._revoked(actor=actor, timestamp=at)
+        return True
+
+    def reinstate(self, *, at: datetime, actor: str | None) -> bool:
+        """Reinstate a revoked secret; False if it is not revoked."""
+        self._check_live()
+        if self.status is not Status.REVOKED:
+            return False
+        self._reinstated(actor=actor, timestamp=at)
+        return True
+
+    def delete(self, *, at: datetime, actor: str | None) -> None:
+        """Record the tombstone (the caller destroys the data key with it)."""
+        self._check_live()
+        self._deleted(
+            name=self.name,
+            namespace=self.namespace,
+            value_version=self.value_version,
+            created_at=self.created_on,
+            created_by=self.created_by,
+            actor=actor,
+            timestamp=at,
+        )
+
+    # ------------------------------------------------------------------- queries
+
+    def position_of(self, value_version: int) -> int:
+        """Stream position of the event that set ``value_version``."""
+        try:
+            return self.value_log[value_version][0]
+        except KeyError:
+            msg = f"secret {describe(self.name, self.namespace)} has no version {value_version}"
+            raise VersionNotFoundError(msg) from None
+
+    def versions(self) -> list[SecretVersion]:
+        """Every value version, newest first."""
+        return [
+            SecretVersion(
+                version=number,
+                created_at=at,
+                created_by=by,
+                cause=cause,
+                source_version=source,
+            )
+            for number, (_, at, by, cause, source) in sorted(
+                self.value_log.items(), reverse=True
+            )
+        ]
+
+    def info(self, now: datetime) -> SecretInfo:
+        """The secret's metadata as the public API shows it."""
+        return SecretInfo(
+            id=self.id,
+            name=self.name,
+            namespace=self.namespace,
+            version=self.value_version,
+            description=self.description,
+            token_type=self.token_type,
+            allowed_apps=self.allowed_apps,
+            envs=self.envs,
+            expires_at=self.expires_at,
+            tags=dict(self.tags),
+            status=self.status,
+            created_at=self.created_on,
+            created_by=self.created_by,
+            updated_at=self.modified_on,
+            updated_by=self.updated_by,
+            is_expired=self.is_expired(now),
+        )
+
+    def is_expired(self, now: datetime) -> bool:
+        """True once ``expires_at`` has passed (deleted secrets never expire)."""
+        return (
+            self.status is not Status.DELETED
+            and self.expires_at is not None
+            and self.expires_at <= now
+        )
+
+    def _check_live(self) -> None:
+        if self.status is Status.DELETED:
+            msg = f"secret {describe(self.name, self.namespace)} was deleted"
+            raise SecretDeletedError(msg)
+
+    # ----------------------------------------------------- event application
+
+    @event(ValueChanged)
+    def _value_changed(  # noqa: PLR0913 - the event's fields
+        self,
+        value: Value,
+        value_version: int,
+        cause: str,
+        source_version: int | None,
+        actor: str | None,
+        timestamp: datetime,
+    ) -> None:
+        self.value = value
+        self.value_version = value_version
+        self.updated_by = actor
+        self.value_log[value_version] = (
+            self.version + 1,
+            timestamp,
+            actor,
+            Cause(cause),
+            source_version,
+        )
+
+    @event(MetadataChanged)
+    def _metadata_changed(
+        self, changes: dict[str, Any], actor: str | None, timestamp: datetime
+    ) -> None:
+        for key, val in changes.items():
+            setattr(self, key, _as_field(key, val))
+        self.updated_by = actor
+
+    @event(Revoked)
+    def _revoked(self, actor: str | None, timestamp: datetime) -> None:
+        self.status = Status.REVOKED
+        self.updated_by = actor
+
+    @event(Reinstated)
+    def _reinstated(self, actor: str | None, timestamp: datetime) -> None:
+        self.status = Status.ACTIVE
+        self.updated_by = actor
+
+    @event(Deleted)
+    def _deleted(  # noqa: PLR0913 - the event's fields
+        self,
+        name: str,
+        namespace: str | None,
+        value_version: int,
+        created_at: datetime,
+        created_by: str | None,
+        actor: str | None,
+        timestamp: datetime,
+    ) -> None:
+        self.status = Status.DELETED
+        self.value = None
+        self.updated_by = actor
+
+
+def _as_field(key: str, val: Any) -> Any:
+    if key in {"allowed_apps", "envs"}:
+        return tuple(val or ())
+    if key == "tags":
+        return dict(val or {})
+    return val
+
+
+def _comparable(val: Any) -> Any:
+    if isinstance(val, (list, tuple)):
+        return tuple(sorted(val))
+    return val
+
+
+def action_of(event: object) -> Action:
+    """The audit action of a Secret event or of its shredded placeholder."""
+    if isinstance(event, Shredded):
+        cls = TOPIC_CLASSES.get(event.topic)
+        if cls is Secret.ValueChanged:
+            return Action(str(event.audit.get("cause", Action.UPDATED)))
+        return cls.ACTION if cls is not None else Action.UPDATED
+    if isinstance(event, Secret.ValueChanged):
+        return Action(event.cause)
+    return type(event).ACTION  # type: ignore[attr-defined, no-any-return]
+
+
+TOPIC_CLASSES: dict[str, type[Secret.Event]] = {
+    cls.TOPIC: cls
+    for cls in (
+        Secret.Created,
+        Secret.ValueChanged,
+        Secret.MetadataChanged,
+        Secret.Revoked,
+        Secret.Reinstated,
+        Secret.Deleted,
+    )
+}
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """What remains of a deleted secret: its address and bare facts."""
+
+    id: UUID
+    name: str
+    namespace: str | None
+    value_version: int
+    created_at: datetime
+    created_by: str | None
+    deleted_at: datetime
+    deleted_by: str | None
+
+    @classmethod
+    def from_event(cls, deleted: Secret.Deleted) -> Tombstone:
+        """Build the tombstone from the Deleted event."""
+        return cls(
+            id=deleted.originator_id,
+            name=deleted.name,
+            namespace=deleted.namespace,
+            value_version=deleted.value_version,
+            created_at=deleted.created_at,
+            created_by=deleted.created_by,
+            deleted_at=deleted.timestamp,
+            deleted_by=deleted.actor,
+        )
+
+    def info(self) -> SecretInfo:
+        """The tombstone as the public API shows it: metadata is shredded too."""
+        return SecretInfo(
+            id=self.id,
+            name=self.name,
+            namespace=self.namespace,
+            version=self.value_version,
+            description=None,
+            token_type=None,
+            allowed_apps=(),
+            envs=(),
+            expires_at=None,
+            tags={},
+            status=Status.DELETED,
+            created_at=self.created_at,
+            created_by=self.created_by,
+            updated_at=self.deleted_at,
+            updated_by=self.deleted_by,
+            is_expired=False,
+        )
+
+
+class IncompleteStreamError(Exception):
+    """Shredded events without their tombstone: the read raced a delete; read again."""
+
+
+def replay(events: Iterable[object]) -> Secret | Tombstone | None:
+    """Fold a Secret's events (some maybe shredded) into the aggregate or its tombstone."""
+    secret: Secret | None = None
+    shredded = False
+    for item in events:
+        if isinstance(item, Secret.Deleted):
+            return Tombstone.from_event(item)
+        if isinstance(item, Shredded):
+            shredded = True
+        elif not shredded:
+            secret = item.mutate(secret)  # type: ignore[attr-defined]
+    if shredded:
+        raise IncompleteStreamError
+    return secret

@@ -1,0 +1,130 @@
+"""The shredding mapper: every event sealed, shreddable ones under their aggregate's key.
+
+Stored state layouts (the first byte says which):
+
+- ``S`` shreddable: ``S || len(audit) || audit || body``. ``body`` is the whole event
+  state under the aggregate's data key; ``audit`` holds only the event class's
+  ``AUDIT_FIELDS`` (when, who) under the store key, so the log can still say who
+  did what, and when, after the data key is destroyed.
+- ``K`` kept: ``K || state`` under the store key (tombstones, reservations).
+
+Both bind originator id, originator version and topic as associated data. Once a
+data key is gone, reading a shreddable event yields a ``Shredded`` placeholder
+instead of raising, so repositories and projections keep running.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+
+from strongroom.domain.errors import DecryptionError, SecretDeletedError
+from strongroom.domain.secret import Shredded
+
+if TYPE_CHECKING:
+    from eventsourcing.domain import DomainEventProtocol
+    from eventsourcing.persistence import Cipher, Compressor
+
+    from strongroom.infrastructure.keys import KeyRing
+
+SHREDDABLE = b"S"
+KEPT = b"K"
+_LEN = 4
+
+
+def _aad(originator_id: UUID | str, originator_version: int, topic: str) -> bytes:
+    return f"{originator_id}\x00{originator_version}\x00{topic}".encode()
+
+
+class ShreddingMapper(Mapper[UUID]):
+    """A Mapper that seals event state with AES-256-GCM under per-aggregate keys."""
+
+    def __init__(
+        self,
+        transcoder: Transcoder,
+        compressor: Compressor | None = None,
+        cipher: Cipher | None = None,
+        *,
+        keys: KeyRing | None = None,
+    ) -> None:
+        # Sealing replaces eventsourcing's cipher; compressing ciphertext is useless.
+        super().__init__(transcoder=transcoder)
+        del compressor, cipher
+        self._keys = keys
+
+    @property
+    def keys(self) -> KeyRing:
+        """The key ring this mapper seals with."""
+        if self._keys is None:
+            msg = "the shredding mapper has no key ring yet"
+            raise RuntimeError(msg)
+        return self._keys
+
+    @keys.setter
+    def keys(self, keys: KeyRing) -> None:
+        self._keys = keys
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        """Seal a domain event."""
+        plain = super().to_stored_event(domain_event)
+        aad = _aad(plain.originator_id, plain.originator_version, plain.topic)
+        cls = type(domain_event)
+        if not getattr(cls, "SHREDDABLE", True):
+            state = KEPT + self.keys.store.seal(plain.state, aad)
+        else:
+            data_key = self.keys.data_key(cast(UUID, plain.originator_id))
+            if data_key is None:
+                msg = "the aggregate was shredded: its data key no longer exists"
+                raise SecretDeletedError(msg)
+            fields = vars(domain_event)
+            audit = {
+                name: fields[name]
+                for name in getattr(cls, "AUDIT_FIELDS", ("timestamp",))
+                if name in fields
+            }
+            head = self.keys.store.seal(self.transcoder.encode(audit), aad)
+            body = data_key.seal(plain.state, aad)
+            state = SHREDDABLE + len(head).to_bytes(_LEN, "big") + head + body
+        return StoredEvent(
+            originator_id=plain.originator_id,
+            originator_version=plain.originator_version,
+            topic=plain.topic,
+            state=state,
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        """Open a stored event: the domain event, or a Shredded placeholder."""
+        state = stored_event.state
+        aad = _aad(
+            stored_event.originator_id,
+            stored_event.originator_version,
+            stored_event.topic,
+        )
+        kind = state[:1]
+        if kind == KEPT:
+            plain = self.keys.store.open(state[1:], aad)
+        elif kind == SHREDDABLE and len(state) > 1 + _LEN:
+            size = int.from_bytes(state[1 : 1 + _LEN], "big")
+            head = state[1 + _LEN : 1 + _LEN + size]
+            data_key = self.keys.data_key(cast(UUID, stored_event.originator_id))
+            if data_key is None:
+                audit = self.transcoder.decode(self.keys.store.open(head, aad))
+                return Shredded(
+                    originator_id=cast(UUID, stored_event.originator_id),
+                    originator_version=stored_event.originator_version,
+                    topic=stored_event.topic,
+                    audit=audit,
+                )
+            plain = data_key.open(state[1 + _LEN + size :], aad)
+        else:
+            raise DecryptionError("stored data failed authentication")
+        return super().to_domain_event(
+            StoredEvent(
+                originator_id=stored_event.originator_id,
+                originator_version=stored_event.originator_version,
+                topic=stored_event.topic,
+                state=plain,
+            )
+        )

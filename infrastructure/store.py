@@ -1,0 +1,105 @@
+"""Event store wiring: an eventsourcing Application configured from a database URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.utils import Environment, EnvType
+from psycopg.conninfo import conninfo_to_dict
+
+from strongroom.domain.errors import ValidationError
+from strongroom.infrastructure.keys import KeyRing
+from strongroom.infrastructure.mapper import ShreddingMapper
+
+Backend = Literal["sqlite", "postgres"]
+
+_RECORDERS = {
+    "sqlite": "strongroom.infrastructure.recorders:SQLiteKeyStoreRecorder",
+    "postgres": "strongroom.infrastructure.recorders:PostgresKeyStoreRecorder",
+}
+
+
+def parse_url(url: str) -> tuple[Backend, dict[str, str]]:
+    """The backend and the complete eventsourcing environment for a database URL.
+
+    Every setting is given explicitly, so ambient ``POSTGRES_*``/``SQLITE_*``
+    variables of the host process can never redirect strongroom.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        msg = "invalid database URL: expected sqlite:///PATH or postgresql://..."
+        raise ValidationError(msg)
+    if scheme == "sqlite":
+        path = unquote(rest[1:] if rest.startswith("/") else rest).split("?", 1)[0]
+        if not path:
+            msg = "invalid database URL: sqlite:/// needs a file path"
+            raise ValidationError(msg)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return "sqlite", {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": path,
+            "SQLITE_LOCK_TIMEOUT": "30",
+            "APPLICATION_RECORDER_TOPIC": _RECORDERS["sqlite"],
+            "CREATE_TABLE": "y",
+        }
+    if scheme in {"postgresql", "postgres"}:
+        try:
+            params = conninfo_to_dict("postgresql://" + rest)
+        except Exception:  # noqa: BLE001 - psycopg's message may echo the password
+            msg = "invalid database URL: not a PostgreSQL connection URI"
+            raise ValidationError(msg) from None
+        return "postgres", {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
+            "POSTGRES_HOST": str(params.get("host") or "127.0.0.1"),
+            "POSTGRES_PORT": str(params.get("port") or "5432"),
+            "POSTGRES_USER": str(params.get("user") or "postgres"),
+            "POSTGRES_PASSWORD": str(params.get("password") or ""),
+            "POSTGRES_SCHEMA": "public",
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+            "POSTGRES_LOCK_TIMEOUT": "30",
+            "POSTGRES_POOL_SIZE": "2",
+            "POSTGRES_MAX_OVERFLOW": "14",
+            "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+            "APPLICATION_RECORDER_TOPIC": _RECORDERS["postgres"],
+            "CREATE_TABLE": "y",
+        }
+    msg = f"invalid database URL: unsupported scheme {scheme!r}"
+    raise ValidationError(msg)
+
+
+class StrongroomApplication(Application[UUID]):
+    """The event-sourced application behind a SecretsManager."""
+
+    name = "strongroom"
+
+    def __init__(self, env: EnvType, *, master_key: bytes) -> None:
+        super().__init__(env)
+        self.keys = KeyRing(master_key, self.recorder)  # type: ignore[arg-type]
+        self.shredding_mapper.keys = self.keys
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(<{self.factory.__class__.__name__}>)"
+
+    @property
+    def shredding_mapper(self) -> ShreddingMapper:
+        """The application's mapper."""
+        assert isinstance(self.mapper, ShreddingMapper)
+        return self.mapper
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """Only the given settings: never the process environment."""
+        return Environment(name, dict(env or {}))
+
+    def construct_mapper(self) -> ShreddingMapper:  # type: ignore[override]
+        """The shredding mapper (its key ring is attached once the recorder exists)."""
+        return ShreddingMapper(transcoder=self.construct_transcoder())
+
+    @property
+    def datastore(self) -> Any:
+        """The backend datastore shared by the recorder and the views."""
+        return self.factory.datastore  # type: ignore[attr-defined]

@@ -1,0 +1,353 @@
+"""PostgreSQL storage of the secrets projection (listing, counters, audit index)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composable, Identifier
+from psycopg.types.json import Jsonb
+
+from strongroom.projections.secrets import (
+    AuditFilter,
+    AuditRow,
+    Counts,
+    ListFilter,
+    Row,
+    SecretsView,
+)
+
+LISTING = "strongroom_listing"
+COUNTS = "strongroom_counts"
+AUDIT = "strongroom_audit"
+NAMES = "strongroom_names"
+TRACKING = "strongroom_tracking"
+
+_ROW_COLUMNS = (
+    "id",
+    "ns_key",
+    "namespace",
+    "name",
+    "version",
+    "status",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
+    "description",
+    "token_type",
+    "allowed_apps",
+    "envs",
+    "expires_at",
+    "tags",
+)
+
+
+def _row(record: DictRow) -> Row:
+    return Row(
+        id=record["id"],
+        name=record["name"],
+        namespace=record["namespace"],
+        version=record["version"],
+        status=record["status"],
+        created_at=record["created_at"],
+        created_by=record["created_by"],
+        updated_at=record["updated_at"],
+        updated_by=record["updated_by"],
+        description=record["description"],
+        token_type=record["token_type"],
+        allowed_apps=list(record["allowed_apps"]),
+        envs=list(record["envs"]),
+        expires_at=record["expires_at"],
+        tags=dict(record["tags"]),
+    )
+
+
+class _Transaction:
+    def __init__(self, view: PostgresSecretsView, curs: Cursor[DictRow]) -> None:
+        self._view = view
+        self._curs = curs
+
+    def get_row(self, secret_id: UUID) -> Row | None:
+        self._curs.execute(self._view.select_row, (secret_id,), prepare=True)
+        record = self._curs.fetchone()
+        return None if record is None else _row(record)
+
+    def put_row(self, row: Row) -> None:
+        self._curs.execute(
+            self._view.upsert_row,
+            (
+                row.id,
+                row.ns_key,
+                row.namespace,
+                row.name,
+                row.version,
+                str(row.status),
+                row.created_at,
+                row.created_by,
+                row.updated_at,
+                row.updated_by,
+                row.description,
+                row.token_type,
+                list(row.allowed_apps),
+                list(row.envs),
+                row.expires_at,
+                Jsonb(row.tags),
+            ),
+            prepare=True,
+        )
+
+    def bump(self, ns_key: str, status: str, delta: int) -> None:
+        self._curs.execute(self._view.bump_count, (ns_key, str(status), delta), prepare=True)
+
+    def add_audit(self, row: AuditRow) -> None:
+        self._curs.execute(
+            self._view.insert_audit,
+            (row.position, row.secret_id, row.action, row.actor, row.at, row.version),
+            prepare=True,
+        )
+
+    def add_name(self, secret_id: UUID, name: str, namespace: str | None) -> None:
+        self._curs.execute(self._view.insert_name, (secret_id, name, namespace), prepare=True)
+
+
+class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
+    """Listing rows, status counters and the audit index in PostgreSQL."""
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, tracking_table_name=TRACKING, **kwargs)
+        schema = Identifier(self.datastore.schema)
+        listing, counts = Identifier(LISTING), Identifier(COUNTS)
+        audit, names = Identifier(AUDIT), Identifier(NAMES)
+        tracking = Identifier(TRACKING)
+        self.sql_create_statements.extend(
+            SQL(statement).format(schema=schema, listing=listing, counts=counts, audit=audit, names=names)
+            for statement in (
+                "CREATE TABLE IF NOT EXISTS {schema}.{listing} ("
+                " id uuid PRIMARY KEY,"
+                ' ns_key text COLLATE "C" NOT NULL,'
+                " namespace text,"
+                ' name text COLLATE "C" NOT NULL,'
+                " version integer NOT NULL,"
+                " status text NOT NULL,"
+                " created_at timestamptz NOT NULL,"
+                " created_by text,"
+                " updated_at timestamptz NOT NULL,"
+                " updated_by text,"
+                " description text,"
+                " token_type text,"
+                " allowed_apps text[] NOT NULL,"
+                " envs text[] NOT NULL,"
+                " expires_at timestamptz,"
+                " tags jsonb NOT NULL)",
+                "CREATE INDEX IF NOT EXISTS strongroom_listing_order"
+                " ON {schema}.{listing} (ns_key, name)",
+                "CREATE INDEX IF NOT EXISTS strongroom_listing_expiry"
+                " ON {schema}.{listing} (expires_at) WHERE expires_at IS NOT NULL",
+                "CREATE TABLE IF NOT EXISTS {schema}.{counts} ("
+                " ns_key text NOT NULL, status text NOT NULL, n bigint NOT NULL,"
+                " PRIMARY KEY (ns_key, status))",
+                "CREATE TABLE IF NOT EXISTS {schema}.{audit} ("
+                " position bigint PRIMARY KEY, secret_id uuid NOT NULL,"
+                " action text NOT NULL, actor text, at timestamptz NOT NULL,"
+                " version integer)",
+                "CREATE INDEX IF NOT EXISTS strongroom_audit_secret"
+                " ON {schema}.{audit} (secret_id, position)",
+                "CREATE TABLE IF NOT EXISTS {schema}.{names} ("
+                " secret_id uuid PRIMARY KEY, name text NOT NULL, namespace text)",
+            )
+        )
+        columns = SQL(", ").join(Identifier(c) for c in _ROW_COLUMNS)
+        self.select_row = SQL("SELECT {} FROM {}.{} WHERE id = %s").format(
+            columns, schema, listing
+        )
+        self.upsert_row = SQL(
+            "INSERT INTO {}.{} ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET ({}) = ({})"
+        ).format(
+            schema,
+            listing,
+            columns,
+            SQL(", ").join(SQL("%s") for _ in _ROW_COLUMNS),
+            columns,
+            SQL(", ").join(SQL("EXCLUDED.{}").format(Identifier(c)) for c in _ROW_COLUMNS),
+        )
+        self.bump_count = SQL(
+            "INSERT INTO {0}.{1} (ns_key, status, n) VALUES (%s, %s, %s)"
+            " ON CONFLICT (ns_key, status) DO UPDATE SET n = {0}.{1}.n + EXCLUDED.n"
+        ).format(schema, counts)
+        self.insert_audit = SQL(
+            "INSERT INTO {}.{} (position, secret_id, action, actor, at, version)"
+            " VALUES (%s, %s, %s, %s, %s, %s)"
+        ).format(schema, audit)
+        self.insert_name = SQL(
+            "INSERT INTO {}.{} (secret_id, name, namespace) VALUES (%s, %s, %s)"
+            " ON CONFLICT DO NOTHING"
+        ).format(schema, names)
+        self.claim = SQL(
+            "INSERT INTO {0}.{1} (application_name, notification_id) VALUES (%s, %s)"
+            " ON CONFLICT (application_name) DO UPDATE"
+            " SET notification_id = EXCLUDED.notification_id"
+            " WHERE {0}.{1}.notification_id < %s RETURNING notification_id"
+        ).format(schema, tracking)
+        self.select_rows = SQL("SELECT {} FROM {}.{} WHERE ").format(columns, schema, listing)
+        self.select_counts = SQL("SELECT ns_key, status, n FROM {}.{} WHERE n <> 0").format(
+            schema, counts
+        )
+        self.select_expiry = SQL(
+            "SELECT count(*) FILTER (WHERE expires_at <= %s) AS expired,"
+            " count(*) FILTER (WHERE expires_at > %s AND expires_at <= %s) AS soon"
+            " FROM {}.{} WHERE expires_at IS NOT NULL AND status <> 'deleted'"
+        ).format(schema, listing)
+        self.select_audit = SQL(
+            "SELECT a.position, a.secret_id, a.action, a.actor, a.at, a.version,"
+            " n.name, n.namespace FROM {0}.{1} AS a LEFT JOIN {0}.{2} AS n"
+            " ON n.secret_id = a.secret_id WHERE a.position > %s"
+        ).format(schema, audit, names)
+        self.reset_statements = [
+            SQL("DELETE FROM {}.{}").format(schema, Identifier(table))
+            for table in (LISTING, COUNTS, AUDIT, NAMES)
+        ]
+        self.delete_tracking = SQL("DELETE FROM {}.{} WHERE application_name = %s").format(
+            schema, tracking
+        )
+
+    @contextmanager
+    def batch(self, tracking: Tracking, first_id: int) -> Iterator[_Transaction]:
+        """Claim the batch first (row lock on tracking), then write the read models."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                self.claim,
+                (tracking.application_name, tracking.notification_id, first_id),
+                prepare=True,
+            )
+            if curs.fetchone() is None:
+                msg = "another process already projected these events"
+                raise IntegrityError(msg)
+            yield _Transaction(self, curs)
+
+    def list_rows(
+        self, filters: ListFilter, after: tuple[str, str] | None, limit: int
+    ) -> list[Row]:
+        """Rows in ``(namespace NULLS FIRST, name)`` order after a keyset cursor."""
+        clauses: list[Composable] = []
+        params: list[Any] = []
+        if filters.status is None:
+            clauses.append(SQL("status <> 'deleted'"))
+        else:
+            clauses.append(SQL("status = %s"))
+            params.append(filters.status)
+        if filters.namespace is not None:
+            clauses.append(SQL("ns_key = %s"))
+            params.append(filters.namespace)
+        if filters.scope == "global":
+            clauses.append(SQL("ns_key = ''"))
+        elif filters.scope == "namespace":
+            clauses.append(SQL("ns_key <> ''"))
+        if filters.prefix:
+            clauses.append(SQL("left(name, %s) = %s"))
+            params += [len(filters.prefix), filters.prefix]
+        if filters.app is not None:
+            clauses.append(SQL("%s = ANY(allowed_apps)"))
+            params.append(filters.app)
+        if filters.env is not None:
+            clauses.append(SQL("%s = ANY(envs)"))
+            params.append(filters.env)
+        if filters.tag is not None:
+            clauses.append(SQL("tags @> %s"))
+            params.append(Jsonb({filters.tag[0]: filters.tag[1]}))
+        if after is not None:
+            clauses.append(SQL("(ns_key, name) > (%s, %s)"))
+            params += list(after)
+        query = self.select_rows + SQL(" AND ").join(clauses) + SQL(
+            " ORDER BY ns_key, name LIMIT %s"
+        )
+        params.append(limit)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, params, prepare=True)
+            return [_row(record) for record in curs.fetchall()]
+
+    def counts(self, namespace: str | None, now: datetime, soon: datetime) -> Counts:
+        """Counters and expiry counts (of one namespace, or of the whole store)."""
+        by_status: dict[str, int] = {}
+        by_namespace: dict[str, int] = {}
+        expiry = self.select_expiry
+        params: list[Any] = [now, now, soon]
+        if namespace is not None:
+            expiry = expiry + SQL(" AND ns_key = %s")
+            params.append(namespace)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.select_counts, prepare=True)
+            for record in curs.fetchall():
+                ns_key, status, n = record["ns_key"], record["status"], record["n"]
+                if namespace is not None and ns_key != namespace:
+                    continue
+                by_status[status] = by_status.get(status, 0) + n
+                if ns_key and status != "deleted":
+                    by_namespace[ns_key] = by_namespace.get(ns_key, 0) + n
+            curs.execute(expiry, params, prepare=True)
+            record = curs.fetchone()
+        assert record is not None
+        return Counts(by_status, by_namespace, record["expired"], record["soon"])
+
+    def audit_rows(
+        self, filters: AuditFilter, after: int, limit: int
+    ) -> list[tuple[AuditRow, str | None, str | None]]:
+        """Audit rows with their secret's name and namespace, in log order."""
+        query = self.select_audit
+        params: list[Any] = [after]
+        for column, value, op in (
+            ("a.at", filters.since, ">="),
+            ("a.at", filters.until, "<="),
+            ("a.actor", filters.actor, "="),
+            ("n.namespace", filters.namespace, "="),
+            ("a.action", filters.action, "="),
+            ("a.secret_id", filters.secret_id, "="),
+        ):
+            if value is not None:
+                query += SQL(" AND {} {} %s").format(SQL(column), SQL(op))
+                params.append(value)
+        query += SQL(" ORDER BY a.position LIMIT %s")
+        params.append(limit)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, params, prepare=True)
+            return [
+                (
+                    AuditRow(
+                        position=r["position"],
+                        secret_id=r["secret_id"],
+                        action=r["action"],
+                        actor=r["actor"],
+                        at=r["at"],
+                        version=r["version"],
+                    ),
+                    r["name"],
+                    r["namespace"],
+                )
+                for r in curs.fetchall()
+            ]
+
+    def reset(self, application_name: str) -> None:
+        """Empty every read model and the tracking record, in one transaction."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self.claim_all_lock)
+            for statement in self.reset_statements:
+                curs.execute(statement)
+            curs.execute(self.delete_tracking, (application_name,))
+
+    @property
+    def claim_all_lock(self) -> Composable:
+        """Lock the read models so no batch interleaves with a reset."""
+        return SQL("LOCK TABLE {}.{}, {}.{} IN EXCLUSIVE MODE").format(
+            Identifier(self.datastore.schema),
+            Identifier(TRACKING),
+            Identifier(self.datastore.schema),
+            Identifier(LISTING),
+        )
+

@@ -1,0 +1,79 @@
+"""Pull-based catch-up of the secrets projection from the application's log.
+
+Every read of a projection first catches up, so a process always reads its own
+writes, and other processes' writes as soon as they commit. Several processes may
+catch up at once: each batch claims its tracking range first, so a batch is
+applied exactly once and the losers simply read on from the new position.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError
+
+from strongroom.infrastructure.keys import KeyRing
+from strongroom.projections.secrets import SecretsProjection, SecretsView
+
+BATCH_SIZE = 500
+MAX_CLAIM_RETRIES = 100
+
+
+class CatchUp:
+    """Brings one projection up to date with one application's notification log."""
+
+    def __init__(
+        self,
+        app: Application[Any],
+        projection: SecretsProjection,
+        keys: KeyRing,
+        *,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        self._app = app
+        self._projection = projection
+        self._keys = keys
+        self._batch_size = batch_size
+        self._lock = threading.Lock()
+
+    @property
+    def view(self) -> SecretsView:
+        """The projection's materialised view."""
+        return self._projection.view
+
+    def run(self) -> int:
+        """Process every event recorded so far; the number processed here."""
+        processed = 0
+        conflicts = 0
+        with self._lock:
+            while True:
+                position = self.view.max_tracking_id(self._app.name)
+                notifications = self._app.recorder.select_notifications(
+                    start=position,
+                    limit=self._batch_size,
+                    topics=self._projection.topics,
+                    inclusive_of_start=False,
+                )
+                if not notifications:
+                    return processed
+                with self._keys.operation():
+                    self._keys.prefetch(n.originator_id for n in notifications)
+                    events = [
+                        (self._app.mapper.to_domain_event(n), n.id) for n in notifications
+                    ]
+                try:
+                    self._projection.process_batch(self._app.name, events)
+                except IntegrityError:
+                    conflicts += 1
+                    if conflicts > MAX_CLAIM_RETRIES:
+                        raise
+                    continue
+                processed += len(events)
+
+    def rebuild(self) -> int:
+        """Empty the read models, then replay the whole log into them."""
+        with self._lock:
+            self.view.reset(self._app.name)
+        return self.run()

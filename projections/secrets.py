@@ -1,0 +1,302 @@
+"""The secrets projection: listing, stats counters and the audit index, from the log.
+
+One eventsourcing ``Projection`` keeps three read models in one view, so the rows,
+the counters and the tracking record of a batch commit together (exactly once).
+The logic here is backend-neutral; ``postgres.py`` and ``sqlite.py`` hold the SQL.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.projection import Projection
+
+from strongroom.domain.errors import ValidationError
+from strongroom.domain.reservations import NameReservation
+from strongroom.domain.results import Action, Status
+from strongroom.domain.secret import TOPIC_CLASSES, Secret, Shredded, action_of
+
+TOPICS = (*TOPIC_CLASSES, NameReservation.Created.TOPIC)
+
+
+@dataclass
+class Row:
+    """One listing row: a secret's current metadata (never its value)."""
+
+    id: UUID
+    name: str
+    namespace: str | None
+    version: int
+    status: str
+    created_at: datetime
+    created_by: str | None
+    updated_at: datetime
+    updated_by: str | None
+    description: str | None = None
+    token_type: str | None = None
+    allowed_apps: list[str] = field(default_factory=list)
+    envs: list[str] = field(default_factory=list)
+    expires_at: datetime | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ns_key(self) -> str:
+        """Sort key of the namespace: globals ('') sort first."""
+        return self.namespace or ""
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One indexed event of a secret."""
+
+    position: int
+    secret_id: UUID
+    action: str
+    actor: str | None
+    at: datetime
+    version: int | None
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """Filters of a listing (already validated)."""
+
+    namespace: str | None = None
+    scope: str | None = None
+    prefix: str | None = None
+    app: str | None = None
+    env: str | None = None
+    status: str | None = None
+    tag: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Filters of an audit query."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    actor: str | None = None
+    namespace: str | None = None
+    action: str | None = None
+    secret_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Counter totals of one scope (whole store or one namespace)."""
+
+    by_status: dict[str, int]
+    by_namespace: dict[str, int]
+    expired: int
+    expiring_soon: int
+
+
+class ViewTransaction(Protocol):
+    """Row access inside one view transaction."""
+
+    def get_row(self, secret_id: UUID) -> Row | None:
+        """The listing row of a secret, if any."""
+
+    def put_row(self, row: Row) -> None:
+        """Insert or replace a listing row."""
+
+    def bump(self, ns_key: str, status: str, delta: int) -> None:
+        """Add ``delta`` to a counter."""
+
+    def add_audit(self, row: AuditRow) -> None:
+        """Index one event."""
+
+    def add_name(self, secret_id: UUID, name: str, namespace: str | None) -> None:
+        """Record a secret's address (from its never-shredded name reservation)."""
+
+
+class SecretsView(TrackingRecorder):
+    """Backend-specific storage of the secrets projection."""
+
+    @abstractmethod
+    def batch(
+        self, tracking: Tracking, first_id: int
+    ) -> AbstractContextManager[ViewTransaction]:
+        """A transaction that first claims ``first_id..tracking`` (else IntegrityError)."""
+
+    @abstractmethod
+    def list_rows(self, filters: ListFilter, after: tuple[str, str] | None, limit: int) -> list[Row]:
+        """Rows in ``(namespace NULLS FIRST, name)`` order after a keyset cursor."""
+
+    @abstractmethod
+    def counts(self, namespace: str | None, now: datetime, soon: datetime) -> Counts:
+        """Counters and expiry counts (of one namespace, or of the whole store)."""
+
+    @abstractmethod
+    def audit_rows(self, filters: AuditFilter, after: int, limit: int) -> list[tuple[AuditRow, str | None, str | None]]:
+        """Audit rows with their secret's name and namespace, in log order."""
+
+    @abstractmethod
+    def reset(self, application_name: str) -> None:
+        """Empty every read model and the tracking record, in one transaction."""
+
+
+class SecretsProjection(Projection[SecretsView]):
+    """Maintains listing rows, status counters and the audit index."""
+
+    name = "strongroom_secrets"
+    topics = TOPICS
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """Process one event (eventsourcing's per-event entry point)."""
+        self.process_batch(
+            tracking.application_name, [(domain_event, tracking.notification_id)]
+        )
+
+    def process_batch(
+        self, application_name: str, events: Sequence[tuple[Any, int]]
+    ) -> None:
+        """Apply a batch of (event, notification id) and track it once, atomically."""
+        tracking = Tracking(application_name, events[-1][1])
+        with self.view.batch(tracking, events[0][1]) as txn:
+            for item, position in events:
+                apply_event(txn, item, position)
+
+
+def apply_event(txn: ViewTransaction, item: Any, position: int) -> None:
+    """Fold one event (or shredded placeholder) into the read models."""
+    if isinstance(item, NameReservation.Created):
+        txn.add_name(item.secret_id, item.name, item.namespace)
+        return
+    secret_id: UUID = item.originator_id
+    txn.add_audit(_audit_row(item, position))
+    if isinstance(item, Shredded):
+        return  # the tombstone that follows carries what the listing keeps
+    before = txn.get_row(secret_id)
+    after = _next_row(before, item)
+    if after is None:
+        return
+    if before is not None:
+        txn.bump(before.ns_key, before.status, -1)
+    txn.bump(after.ns_key, after.status, +1)
+    txn.put_row(after)
+
+
+def _audit_row(item: Any, position: int) -> AuditRow:
+    if isinstance(item, Shredded):
+        version = item.audit.get("value_version")
+        return AuditRow(
+            position=position,
+            secret_id=item.originator_id,
+            action=str(action_of(item)),
+            actor=item.actor,
+            at=item.timestamp or datetime.min,
+            version=version if isinstance(version, int) else None,
+        )
+    version = getattr(item, "value_version", None)
+    if isinstance(item, Secret.Created):
+        version = 1
+    return AuditRow(
+        position=position,
+        secret_id=item.originator_id,
+        action=str(action_of(item)),
+        actor=item.actor,
+        at=item.timestamp,
+        version=version,
+    )
+
+
+def _next_row(before: Row | None, item: Any) -> Row | None:
+    if isinstance(item, Secret.Created):
+        return Row(
+            id=item.originator_id,
+            name=item.name,
+            namespace=item.namespace,
+            version=1,
+            status=Status.ACTIVE,
+            created_at=item.timestamp,
+            created_by=item.actor,
+            updated_at=item.timestamp,
+            updated_by=item.actor,
+            description=item.description,
+            token_type=item.token_type,
+            allowed_apps=sorted(item.allowed_apps),
+            envs=sorted(item.envs),
+            expires_at=item.expires_at,
+            tags=dict(item.tags),
+        )
+    if isinstance(item, Secret.Deleted):
+        # Metadata is shredded with the value: the tombstone keeps the bare facts.
+        return Row(
+            id=item.originator_id,
+            name=item.name,
+            namespace=item.namespace,
+            version=item.value_version,
+            status=Status.DELETED,
+            created_at=item.created_at,
+            created_by=item.created_by,
+            updated_at=item.timestamp,
+            updated_by=item.actor,
+        )
+    if before is None:
+        return None
+    row = Row(**vars(before))
+    row.updated_at = item.timestamp
+    row.updated_by = item.actor
+    if isinstance(item, Secret.ValueChanged):
+        row.version = item.value_version
+    elif isinstance(item, Secret.MetadataChanged):
+        for key, val in item.changes.items():
+            setattr(row, key, sorted(val or ()) if key in {"allowed_apps", "envs"} else val)
+        row.tags = dict(row.tags or {})
+    elif isinstance(item, Secret.Revoked):
+        row.status = Status.REVOKED
+    elif isinstance(item, Secret.Reinstated):
+        row.status = Status.ACTIVE
+    return row
+
+
+# ----------------------------------------------------------------- cursors
+
+
+def encode_cursor(row: Row) -> str:
+    """An opaque keyset cursor pointing after ``row``."""
+    raw = json.dumps([row.ns_key, row.name], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    """The keyset position of a cursor; ValidationError if it is not one of ours."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        ns_key, name = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        msg = "invalid cursor"
+        raise ValidationError(msg) from None
+    if not isinstance(ns_key, str) or not isinstance(name, str):
+        msg = "invalid cursor"
+        raise ValidationError(msg)
+    return ns_key, name
+
+
+def iter_audit(
+    view: SecretsView, filters: AuditFilter, page: int = 500
+) -> Iterator[tuple[AuditRow, str | None, str | None]]:
+    """Stream audit rows page by page (bounded memory)."""
+    after = 0
+    while True:
+        rows = view.audit_rows(filters, after, page)
+        yield from rows
+        if len(rows) < page:
+            return
+        after = rows[-1][0].position
+
+
+ACTIONS = frozenset(str(a) for a in Action)
+STATUSES = frozenset(str(s) for s in Status)

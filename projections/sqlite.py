@@ -1,0 +1,297 @@
+"""SQLite storage of the secrets projection (listing, counters, audit index).
+
+Times are stored as UTC ISO-8601 text of fixed width, so text order is time order.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteTrackingRecorder
+
+from strongroom.projections.secrets import (
+    AuditFilter,
+    AuditRow,
+    Counts,
+    ListFilter,
+    Row,
+    SecretsView,
+)
+
+_COLUMNS = (
+    "id, ns_key, namespace, name, version, status, created_at, created_by,"
+    " updated_at, updated_by, description, token_type, allowed_apps, envs,"
+    " expires_at, tags"
+)
+_CREATE = (
+    "CREATE TABLE IF NOT EXISTS strongroom_listing ("
+    " id TEXT PRIMARY KEY, ns_key TEXT NOT NULL, namespace TEXT,"
+    " name TEXT NOT NULL, version INTEGER NOT NULL, status TEXT NOT NULL,"
+    " created_at TEXT NOT NULL, created_by TEXT, updated_at TEXT NOT NULL,"
+    " updated_by TEXT, description TEXT, token_type TEXT,"
+    " allowed_apps TEXT NOT NULL, envs TEXT NOT NULL, expires_at TEXT,"
+    " tags TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS strongroom_listing_order"
+    " ON strongroom_listing (ns_key, name)",
+    "CREATE INDEX IF NOT EXISTS strongroom_listing_expiry"
+    " ON strongroom_listing (expires_at) WHERE expires_at IS NOT NULL",
+    "CREATE TABLE IF NOT EXISTS strongroom_counts ("
+    " ns_key TEXT NOT NULL, status TEXT NOT NULL, n INTEGER NOT NULL,"
+    " PRIMARY KEY (ns_key, status)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS strongroom_audit ("
+    " position INTEGER PRIMARY KEY, secret_id TEXT NOT NULL,"
+    " action TEXT NOT NULL, actor TEXT, at TEXT NOT NULL, version INTEGER)",
+    "CREATE INDEX IF NOT EXISTS strongroom_audit_secret"
+    " ON strongroom_audit (secret_id, position)",
+    "CREATE TABLE IF NOT EXISTS strongroom_names ("
+    " secret_id TEXT PRIMARY KEY, name TEXT NOT NULL, namespace TEXT) WITHOUT ROWID",
+)
+
+
+def _time(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def _parse(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _row(record: sqlite3.Row) -> Row:
+    created_at = _parse(record["created_at"])
+    updated_at = _parse(record["updated_at"])
+    assert created_at is not None
+    assert updated_at is not None
+    return Row(
+        id=UUID(record["id"]),
+        name=record["name"],
+        namespace=record["namespace"],
+        version=record["version"],
+        status=record["status"],
+        created_at=created_at,
+        created_by=record["created_by"],
+        updated_at=updated_at,
+        updated_by=record["updated_by"],
+        description=record["description"],
+        token_type=record["token_type"],
+        allowed_apps=json.loads(record["allowed_apps"]),
+        envs=json.loads(record["envs"]),
+        expires_at=_parse(record["expires_at"]),
+        tags=json.loads(record["tags"]),
+    )
+
+
+class _Transaction:
+    def __init__(self, cursor: SQLiteCursor) -> None:
+        self._c = cursor
+
+    def get_row(self, secret_id: UUID) -> Row | None:
+        self._c.execute(
+            f"SELECT {_COLUMNS} FROM strongroom_listing WHERE id = ?",  # noqa: S608 - constant columns
+            (secret_id.hex,),
+        )
+        record = self._c.fetchone()
+        return None if record is None else _row(record)
+
+    def put_row(self, row: Row) -> None:
+        self._c.execute(
+            f"INSERT OR REPLACE INTO strongroom_listing ({_COLUMNS})"  # noqa: S608 - constant columns
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.id.hex,
+                row.ns_key,
+                row.namespace,
+                row.name,
+                row.version,
+                str(row.status),
+                _time(row.created_at),
+                row.created_by,
+                _time(row.updated_at),
+                row.updated_by,
+                row.description,
+                row.token_type,
+                json.dumps(list(row.allowed_apps)),
+                json.dumps(list(row.envs)),
+                _time(row.expires_at),
+                json.dumps(row.tags),
+            ),
+        )
+
+    def bump(self, ns_key: str, status: str, delta: int) -> None:
+        self._c.execute(
+            "INSERT INTO strongroom_counts (ns_key, status, n) VALUES (?, ?, ?)"
+            " ON CONFLICT (ns_key, status) DO UPDATE SET n = n + excluded.n",
+            (ns_key, str(status), delta),
+        )
+
+    def add_audit(self, row: AuditRow) -> None:
+        self._c.execute(
+            "INSERT INTO strongroom_audit (position, secret_id, action, actor, at, version)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (row.position, row.secret_id.hex, row.action, row.actor, _time(row.at), row.version),
+        )
+
+    def add_name(self, secret_id: UUID, name: str, namespace: str | None) -> None:
+        self._c.execute(
+            "INSERT OR IGNORE INTO strongroom_names (secret_id, name, namespace)"
+            " VALUES (?, ?, ?)",
+            (secret_id.hex, name, namespace),
+        )
+
+
+class SQLiteSecretsView(SQLiteTrackingRecorder, SecretsView):
+    """Listing rows, status counters and the audit index in SQLite."""
+
+    def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+
+    def construct_create_table_statements(self) -> list[str]:
+        """The tracking table and the read models."""
+        return [*super().construct_create_table_statements(), *_CREATE]
+
+    @contextmanager
+    def batch(self, tracking: Tracking, first_id: int) -> Iterator[_Transaction]:
+        """Claim the batch first (a write takes SQLite's lock), then write the rest."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                "INSERT INTO tracking (application_name, notification_id) VALUES (?, ?)"
+                " ON CONFLICT (application_name) DO UPDATE"
+                " SET notification_id = excluded.notification_id"
+                " WHERE tracking.notification_id < ? RETURNING notification_id",
+                (tracking.application_name, tracking.notification_id, first_id),
+            )
+            if c.fetchone() is None:
+                msg = "another process already projected these events"
+                raise IntegrityError(msg)
+            yield _Transaction(c)
+
+    def list_rows(
+        self, filters: ListFilter, after: tuple[str, str] | None, limit: int
+    ) -> list[Row]:
+        """Rows in ``(namespace NULLS FIRST, name)`` order after a keyset cursor."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if filters.status is None:
+            clauses.append("status <> 'deleted'")
+        else:
+            clauses.append("status = ?")
+            params.append(filters.status)
+        if filters.namespace is not None:
+            clauses.append("ns_key = ?")
+            params.append(filters.namespace)
+        if filters.scope == "global":
+            clauses.append("ns_key = ''")
+        elif filters.scope == "namespace":
+            clauses.append("ns_key <> ''")
+        if filters.prefix:
+            clauses.append("substr(name, 1, ?) = ?")
+            params += [len(filters.prefix), filters.prefix]
+        if filters.app is not None:
+            clauses.append("EXISTS (SELECT 1 FROM json_each(allowed_apps) WHERE value = ?)")
+            params.append(filters.app)
+        if filters.env is not None:
+            clauses.append("EXISTS (SELECT 1 FROM json_each(envs) WHERE value = ?)")
+            params.append(filters.env)
+        if filters.tag is not None:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM json_each(tags) WHERE key = ? AND value = ?)"
+            )
+            params += list(filters.tag)
+        if after is not None:
+            clauses.append("(ns_key, name) > (?, ?)")
+            params += list(after)
+        params.append(limit)
+        query = (
+            f"SELECT {_COLUMNS} FROM strongroom_listing WHERE "  # noqa: S608 - fixed fragments, bound values
+            + " AND ".join(clauses)
+            + " ORDER BY ns_key, name LIMIT ?"
+        )
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(query, params)
+            return [_row(record) for record in c.fetchall()]
+
+    def counts(self, namespace: str | None, now: datetime, soon: datetime) -> Counts:
+        """Counters and expiry counts (of one namespace, or of the whole store)."""
+        by_status: dict[str, int] = {}
+        by_namespace: dict[str, int] = {}
+        expiry = (
+            "SELECT count(CASE WHEN expires_at <= ? THEN 1 END) AS expired,"
+            " count(CASE WHEN expires_at > ? AND expires_at <= ? THEN 1 END) AS soon"
+            " FROM strongroom_listing WHERE expires_at IS NOT NULL AND status <> 'deleted'"
+        )
+        params: list[Any] = [_time(now), _time(now), _time(soon)]
+        if namespace is not None:
+            expiry += " AND ns_key = ?"
+            params.append(namespace)
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT ns_key, status, n FROM strongroom_counts WHERE n <> 0")
+            for ns_key, status, n in c.fetchall():
+                if namespace is not None and ns_key != namespace:
+                    continue
+                by_status[status] = by_status.get(status, 0) + n
+                if ns_key and status != "deleted":
+                    by_namespace[ns_key] = by_namespace.get(ns_key, 0) + n
+            c.execute(expiry, params)
+            expired, expiring = c.fetchone()
+        return Counts(by_status, by_namespace, expired, expiring)
+
+    def audit_rows(
+        self, filters: AuditFilter, after: int, limit: int
+    ) -> list[tuple[AuditRow, str | None, str | None]]:
+        """Audit rows with their secret's name and namespace, in log order."""
+        query = (
+            "SELECT a.position, a.secret_id, a.action, a.actor, a.at, a.version,"
+            " n.name, n.namespace FROM strongroom_audit AS a"
+            " LEFT JOIN strongroom_names AS n ON n.secret_id = a.secret_id"
+            " WHERE a.position > ?"
+        )
+        params: list[Any] = [after]
+        for clause, value in (
+            (" AND a.at >= ?", _time(filters.since)),
+            (" AND a.at <= ?", _time(filters.until)),
+            (" AND a.actor = ?", filters.actor),
+            (" AND n.namespace = ?", filters.namespace),
+            (" AND a.action = ?", filters.action),
+            (" AND a.secret_id = ?", filters.secret_id.hex if filters.secret_id else None),
+        ):
+            if value is not None:
+                query += clause
+                params.append(value)
+        query += " ORDER BY a.position LIMIT ?"
+        params.append(limit)
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(query, params)
+            rows = []
+            for r in c.fetchall():
+                at = _parse(r["at"])
+                assert at is not None
+                rows.append(
+                    (
+                        AuditRow(
+                            position=r["position"],
+                            secret_id=UUID(r["secret_id"]),
+                            action=r["action"],
+                            actor=r["actor"],
+                            at=at,
+                            version=r["version"],
+                        ),
+                        r["name"],
+                        r["namespace"],
+                    )
+                )
+            return rows
+
+    def reset(self, application_name: str) -> None:
+        """Empty every read model and the tracking record, in one transaction."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("DELETE FROM tracking WHERE application_name = ?", (application_name,))
+            for table in ("strongroom_listing", "strongroom_counts", "strongroom_audit", "strongroom_names"):
+                c.execute(f"DELETE FROM {table}")  # noqa: S608 - constant table names

@@ -1,0 +1,956 @@
+"""SecretsManager: the library's face over the event store, key ring and projections."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from strongroom.domain import validation as check
+from strongroom.domain.errors import (
+    AccessDeniedError,
+    KeyReusedError,
+    MasterKeyError,
+    NameReservedError,
+    SecretDeletedError,
+    SecretExistsError,
+    SecretExpiredError,
+    SecretNotFoundError,
+    SecretRevokedError,
+    StrongroomError,
+    ValidationError,
+    VersionConflictError,
+    describe,
+)
+from strongroom.domain.reservations import KeyReservation, NameReservation
+from strongroom.domain.results import (
+    Action,
+    AuditEntry,
+    Cause,
+    Page,
+    SecretStats,
+    SecretVersion,
+    Status,
+)
+from strongroom.domain.results import Secret as SecretInfo
+from strongroom.domain.secret import (
+    TOPIC_CLASSES,
+    IncompleteStreamError,
+    Secret,
+    Shredded,
+    Tombstone,
+    action_of,
+    replay,
+)
+from strongroom.domain.validation import Value
+from strongroom.infrastructure.crypto import new_key
+from strongroom.infrastructure.master_key import (
+    create_key_file,
+    parse_master_key,
+    read_key_file,
+)
+from strongroom.infrastructure.recorders import KeyChange
+from strongroom.infrastructure.store import StrongroomApplication, parse_url
+from strongroom.projections.runner import CatchUp
+from strongroom.projections.secrets import (
+    ACTIONS,
+    STATUSES,
+    AuditFilter,
+    ListFilter,
+    Row,
+    SecretsProjection,
+    SecretsView,
+    decode_cursor,
+    encode_cursor,
+    iter_audit,
+)
+from strongroom.settings import MASTER_KEY_FILENAME, Settings
+
+T = TypeVar("T")
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+UNSET: Any = _Unset()
+"""Marks an optional argument that was not given (None means 'clear it')."""
+
+MAX_WRITE_RETRIES = 50
+MAX_PAGE = 1000
+_NAME_CACHE_LIMIT = 100_000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _resolve_master_key(
+    master_key: bytes | str | None, settings: Settings, *, embedded: bool
+) -> bytes:
+    if master_key is not None:
+        return parse_master_key(master_key)
+    if settings.master_key is not None:
+        return parse_master_key(settings.master_key.get_secret_value())
+    if settings.master_key_file is not None:
+        return read_key_file(settings.master_key_file.expanduser())
+    if embedded:
+        path = settings.data_dir() / MASTER_KEY_FILENAME
+        return read_key_file(path) if path.exists() else create_key_file(path)
+    msg = (
+        "no master key: pass master_key=, or set STRONGROOM_MASTER_KEY "
+        "or STRONGROOM_MASTER_KEY_FILE"
+    )
+    raise MasterKeyError(msg)
+
+
+class SecretsManager:
+    """Event-sourced secrets with per-secret crypto-shredding.
+
+    Open with ``SecretsManager.open(...)`` and use as a context manager.
+    """
+
+    def __init__(
+        self,
+        app: StrongroomApplication,
+        view: SecretsView,
+        *,
+        backend: str,
+        location: str,
+        actor: str | None = None,
+    ) -> None:
+        self._app = app
+        self._keys = app.keys
+        self._view = view
+        self._catch_up = CatchUp(app, SecretsProjection(view), app.keys)
+        self._backend = backend
+        self._location = location
+        self._actor = check.check_actor(actor)
+        self._addresses: dict[UUID, UUID] = {}
+        self._addresses_lock = threading.Lock()
+        self._closed = False
+        self.keys = KeyAPI(self)
+
+    # ------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        master_key: bytes | str | None = None,
+        actor: str | None = None,
+    ) -> SecretsManager:
+        """Open (creating if needed) the store at ``url``; see DESIGN.md §6."""
+        settings = Settings()
+        embedded = url is None and settings.database_url is None
+        url = url or settings.database_url or settings.embedded_url()
+        backend, env = parse_url(url)
+        kek = _resolve_master_key(master_key, settings, embedded=embedded)
+        app = StrongroomApplication(env, master_key=kek)
+        try:
+            view: SecretsView
+            if backend == "postgres":
+                from strongroom.projections.postgres import PostgresSecretsView
+
+                view = PostgresSecretsView(app.datastore)
+            else:
+                from strongroom.projections.sqlite import SQLiteSecretsView
+
+                view = SQLiteSecretsView(app.datastore)
+            view.create_table()
+            return cls(app, view, backend=backend, location=_redact(url), actor=actor)
+        except BaseException:
+            app.close()
+            raise
+
+    def close(self) -> None:
+        """Release the database connections (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._app.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SecretsManager(backend={self._backend!r}, url={self._location!r})"
+
+    # ------------------------------------------------------------- writing
+
+    def create(
+        self,
+        name: str,
+        value: Value,
+        *,
+        namespace: str | None = None,
+        description: str | None = None,
+        token_type: str | None = None,
+        allowed_apps: Iterable[str] = (),
+        envs: Iterable[str] = (),
+        expires_at: datetime | None = None,
+        tags: Mapping[str, str] | None = None,
+        actor: str | None = None,
+    ) -> SecretInfo:
+        """Create a secret; SecretExistsError if live, NameReservedError if deleted."""
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        fields = {
+            "value": check.check_value(value),
+            "description": check.check_text(description, "description"),
+            "token_type": check.check_text(token_type, "token type", check.MAX_LABEL),
+            "allowed_apps": check.check_labels(allowed_apps, "allowed apps"),
+            "envs": check.check_labels(envs, "envs"),
+            "expires_at": check.check_moment(expires_at, "expiry"),
+            "tags": check.check_tags(tags),
+        }
+        return self._create(name, namespace, fields, self._who(actor)).info(_now())
+
+    def _create(
+        self,
+        name: str,
+        namespace: str | None,
+        fields: dict[str, Any],
+        actor: str | None,
+    ) -> Secret:
+        at = _now()
+        secret = Secret.create(
+            secret_id=uuid4(), at=at, name=name, namespace=namespace, actor=actor, **fields
+        )
+        reservation_id = self._keys.name_reservation_id(namespace, name)
+        reservation = NameReservation.reserve(
+            reservation_id=reservation_id,
+            secret_id=secret.id,
+            name=name,
+            namespace=namespace,
+            at=at,
+        )
+        data_key = new_key()
+        with self._keys.operation(), self._keys.staged(secret.id, data_key):
+            try:
+                # The reservation's first event is what makes the name unique.
+                self._app.save(
+                    reservation, secret, key_changes=[self._keys.wrap(secret.id, data_key)]
+                )
+            except IntegrityError:
+                existing = self._lookup(name, namespace)
+                if isinstance(existing, Tombstone):
+                    msg = f"the name {describe(name, namespace)} belonged to a deleted secret and stays reserved"
+                    raise NameReservedError(msg) from None
+                msg = f"secret {describe(name, namespace)} already exists"
+                raise SecretExistsError(msg) from None
+        return secret
+
+    def put(
+        self,
+        name: str,
+        value: Value,
+        *,
+        namespace: str | None = None,
+        description: str | None = UNSET,
+        token_type: str | None = UNSET,
+        allowed_apps: Iterable[str] = UNSET,
+        envs: Iterable[str] = UNSET,
+        expires_at: datetime | None = UNSET,
+        tags: Mapping[str, str] | None = UNSET,
+        actor: str | None = None,
+    ) -> SecretInfo:
+        """Create the secret, or add a new value version (and given metadata) to it."""
+        given = {
+            key: val
+            for key, val in {
+                "description": description,
+                "token_type": token_type,
+                "allowed_apps": allowed_apps,
+                "envs": envs,
+                "expires_at": expires_at,
+                "tags": tags,
+            }.items()
+            if val is not UNSET
+        }
+        for _ in range(MAX_WRITE_RETRIES):
+            try:
+                return self.create(
+                    name, value, namespace=namespace, actor=actor, **given
+                )
+            except SecretExistsError:
+                pass
+            try:
+                return self.update(
+                    name, namespace=namespace, value=value, actor=actor, **given
+                )
+            except SecretNotFoundError:
+                continue
+        msg = f"secret {describe(name, namespace)} kept changing; put gave up"
+        raise VersionConflictError(msg)
+
+    def update(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        value: Value = UNSET,
+        description: str | None = UNSET,
+        token_type: str | None = UNSET,
+        allowed_apps: Iterable[str] = UNSET,
+        envs: Iterable[str] = UNSET,
+        expires_at: datetime | None = UNSET,
+        tags: Mapping[str, str] | None = UNSET,
+        expected_version: int | None = None,
+        actor: str | None = None,
+    ) -> SecretInfo:
+        """Change only the given fields; None clears an optional field."""
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        new_value = None if value is UNSET else check.check_value(value)
+        changes: dict[str, Any] = {}
+        for key, val, validate in (
+            ("description", description, lambda v: check.check_text(v, "description")),
+            (
+                "token_type",
+                token_type,
+                lambda v: check.check_text(v, "token type", check.MAX_LABEL),
+            ),
+            ("allowed_apps", allowed_apps, lambda v: check.check_labels(v, "allowed apps")),
+            ("envs", envs, lambda v: check.check_labels(v, "envs")),
+            ("expires_at", expires_at, lambda v: check.check_moment(v, "expiry")),
+            ("tags", tags, check.check_tags),
+        ):
+            if val is not UNSET:
+                changes[key] = validate(val)
+        if expected_version is not None:
+            check.check_version(expected_version)
+        who = self._who(actor)
+
+        def change(secret: Secret) -> None:
+            if expected_version is not None and secret.value_version != expected_version:
+                msg = (
+                    f"secret {describe(name, namespace)} is at version "
+                    f"{secret.value_version}, not {expected_version}"
+                )
+                raise VersionConflictError(msg)
+            at = _now()
+            if new_value is not None:
+                secret.change_value(new_value, at=at, actor=who)
+            if changes:
+                secret.change_metadata(changes, at=at, actor=who)
+
+        return self._mutate(
+            name, namespace, change, retry=expected_version is None
+        ).info(_now())
+
+    def patch(
+        self,
+        name: str,
+        changes: Mapping[str, Any] | Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        namespace: str | None = None,
+        retries: int = 5,
+        actor: str | None = None,
+    ) -> dict[str, Any]:
+        """Atomic read-modify-write of a JSON-object value; returns the previous value."""
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        if callable(changes):
+            compute = changes
+        elif isinstance(changes, Mapping):
+            merge = dict(changes)
+            kept = {k: v for k, v in merge.items() if v is not None}
+            if kept:
+                check.check_value(kept)
+            if not all(isinstance(k, str) for k in merge):
+                msg = "patch keys must be str"
+                raise ValidationError(msg)
+
+            def compute(old: dict[str, Any]) -> dict[str, Any]:
+                merged = {**old, **merge}
+                return {k: v for k, v in merged.items() if merge.get(k, 0) is not None}
+
+        else:
+            msg = "patch changes must be a dict or a function of the old value"
+            raise ValidationError(msg)
+        who = self._who(actor)
+        for _ in range(max(retries, 0) + 1):
+            with self._keys.operation():
+                found = self._lookup(name, namespace)
+                if found is None:
+                    new = self._patched(compute, {})
+                    try:
+                        self._create(name, namespace, _fields_for(new), who)
+                    except SecretExistsError:
+                        continue
+                    return {}
+                secret = self._require_live(found, name, namespace)
+                if not isinstance(secret.value, dict):
+                    msg = f"secret {describe(name, namespace)} does not hold a JSON object"
+                    raise ValidationError(msg)
+                old = copy.deepcopy(secret.value)
+                new = self._patched(compute, copy.deepcopy(old))
+                secret.change_value(new, at=_now(), actor=who, cause=Cause.PATCHED)
+                try:
+                    self._app.save(secret)
+                except IntegrityError:
+                    continue
+                return old
+        msg = f"secret {describe(name, namespace)} kept changing; patch ran out of retries"
+        raise VersionConflictError(msg)
+
+    @staticmethod
+    def _patched(
+        compute: Callable[[dict[str, Any]], dict[str, Any]], old: dict[str, Any]
+    ) -> dict[str, Any]:
+        new = compute(old)
+        if not isinstance(new, dict):
+            msg = "a patch must produce a JSON object"
+            raise ValidationError(msg)
+        check.check_value(new)
+        return new
+
+    def delete(
+        self, name: str, *, namespace: str | None = None, actor: str | None = None
+    ) -> bool:
+        """Crypto-shred the secret; False if it is missing or already deleted."""
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        who = self._who(actor)
+        for _ in range(MAX_WRITE_RETRIES):
+            with self._keys.operation():
+                found = self._lookup(name, namespace)
+                if not isinstance(found, Secret):
+                    return False
+                found.delete(at=_now(), actor=who)
+                try:
+                    # The data key row goes in the same transaction as the tombstone.
+                    self._app.save(found, key_changes=[KeyChange(found.id)])
+                except IntegrityError:
+                    continue
+                finally:
+                    self._keys.forget(found.id)
+                return True
+        return False
+
+    def revoke(
+        self, name: str, *, namespace: str | None = None, actor: str | None = None
+    ) -> bool:
+        """Stop reveals of the secret; False if it is already revoked."""
+        who = self._who(actor)
+        outcome: list[bool] = []
+        self._mutate(
+            name,
+            namespace,
+            lambda s: outcome.append(s.revoke(at=_now(), actor=who)),
+            retry=True,
+            before=outcome.clear,
+        )
+        return outcome[-1]
+
+    def reinstate(
+        self, name: str, *, namespace: str | None = None, actor: str | None = None
+    ) -> bool:
+        """Allow reveals of a revoked secret again; False if it is not revoked."""
+        who = self._who(actor)
+        outcome: list[bool] = []
+        self._mutate(
+            name,
+            namespace,
+            lambda s: outcome.append(s.reinstate(at=_now(), actor=who)),
+            retry=True,
+            before=outcome.clear,
+        )
+        return outcome[-1]
+
+    def rollback(
+        self,
+        name: str,
+        version: int,
+        *,
+        namespace: str | None = None,
+        actor: str | None = None,
+    ) -> SecretInfo:
+        """Add a new value version carrying the value of ``version``."""
+        version = check.check_version(version)
+        who = self._who(actor)
+
+        def roll(secret: Secret) -> None:
+            old = self._value_at(secret, version)
+            secret.roll_back(version, old, at=_now(), actor=who)
+
+        return self._mutate(name, namespace, roll, retry=True).info(_now())
+
+    def _mutate(
+        self,
+        name: str,
+        namespace: str | None,
+        change: Callable[[Secret], None],
+        *,
+        retry: bool,
+        before: Callable[[], None] | None = None,
+    ) -> Secret:
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        for _ in range(MAX_WRITE_RETRIES if retry else 1):
+            with self._keys.operation():
+                if before is not None:
+                    before()
+                secret = self._require_live(self._lookup(name, namespace), name, namespace)
+                change(secret)
+                if not secret.pending_events:
+                    return secret
+                try:
+                    self._app.save(secret)
+                except IntegrityError:
+                    continue
+                return secret
+        msg = f"secret {describe(name, namespace)} changed while it was being written"
+        raise VersionConflictError(msg)
+
+    # ------------------------------------------------------------- reading
+
+    def get(
+        self, name: str, *, namespace: str | None = None, include_deleted: bool = False
+    ) -> SecretInfo:
+        """The secret's metadata (the tombstone too, with ``include_deleted``)."""
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        with self._keys.operation():
+            found = self._lookup(name, namespace)
+        if isinstance(found, Tombstone) and include_deleted:
+            return found.info()
+        if not isinstance(found, Secret):
+            raise SecretNotFoundError(f"secret {describe(name, namespace)} not found")
+        return found.info(_now())
+
+    def get_by_id(self, secret_id: UUID | str) -> SecretInfo:
+        """The metadata of a live secret by its id."""
+        try:
+            key = secret_id if isinstance(secret_id, UUID) else UUID(str(secret_id))
+        except ValueError:
+            raise SecretNotFoundError(f"secret {secret_id!s} not found") from None
+        with self._keys.operation():
+            found = self._load(key)
+        if not isinstance(found, Secret):
+            raise SecretNotFoundError(f"secret {key} not found")
+        return found.info(_now())
+
+    def exists(self, name: str, *, namespace: str | None = None) -> bool:
+        """True for a live secret (active, revoked or expired) at that address."""
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        with self._keys.operation():
+            return isinstance(self._lookup(name, namespace), Secret)
+
+    def reveal(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        version: int | None = None,
+        app: str | None = None,
+        env: str | None = None,
+    ) -> Value:
+        """The secret's current value, or that of an older ``version``."""
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        if version is not None:
+            version = check.check_version(version)
+        with self._keys.operation():
+            found = self._lookup(name, namespace)
+            if isinstance(found, Tombstone):
+                msg = f"secret {describe(name, namespace)} was deleted"
+                raise SecretDeletedError(msg)
+            if found is None:
+                raise SecretNotFoundError(f"secret {describe(name, namespace)} not found")
+            where = describe(name, namespace)
+            if found.status is Status.REVOKED:
+                raise SecretRevokedError(f"secret {where} is revoked")
+            if found.is_expired(_now()):
+                raise SecretExpiredError(f"secret {where} has expired")
+            if app is not None and found.allowed_apps and app not in found.allowed_apps:
+                raise AccessDeniedError(f"app {app!r} may not reveal secret {where}")
+            if env is not None and found.envs and env not in found.envs:
+                raise AccessDeniedError(f"env {env!r} may not reveal secret {where}")
+            if version is None or version == found.value_version:
+                assert found.value is not None
+                return copy.deepcopy(found.value)
+            return self._value_at(found, version)
+
+    def reveal_many(
+        self, names: Iterable[str], *, namespace: str | None = None
+    ) -> dict[str, Value | StrongroomError]:
+        """Reveal several secrets; each name maps to its value or to its error."""
+        results: dict[str, Value | StrongroomError] = {}
+        for name in names:
+            try:
+                results[name] = self.reveal(name, namespace=namespace)
+            except StrongroomError as exc:
+                results[name] = exc
+        return results
+
+    def versions(self, name: str, *, namespace: str | None = None) -> list[SecretVersion]:
+        """Every value version of the secret, newest first."""
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        with self._keys.operation():
+            found = self._lookup(name, namespace)
+        return self._require_live(found, name, namespace).versions()
+
+    def list(  # noqa: A003 - the documented name
+        self,
+        *,
+        namespace: str | None = None,
+        scope: str | None = None,
+        prefix: str | None = None,
+        app: str | None = None,
+        env: str | None = None,
+        status: str | None = None,
+        tag: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """A page of secrets' metadata in ``(namespace NULLS FIRST, name)`` order."""
+        filters = ListFilter(
+            namespace=check.check_namespace(namespace),
+            scope=_one_of(scope, {"global", "namespace"}, "scope"),
+            prefix=check.check_text(prefix, "prefix", check.MAX_LABEL),
+            app=check.check_text(app, "app", check.MAX_LABEL),
+            env=check.check_text(env, "env", check.MAX_LABEL),
+            status=_one_of(status, STATUSES, "status"),
+            tag=_parse_tag(tag),
+        )
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_PAGE:
+            msg = f"invalid limit: expected 1-{MAX_PAGE}"
+            raise ValidationError(msg)
+        after = None if cursor is None else decode_cursor(cursor)
+        self._catch_up.run()
+        rows = self._view.list_rows(filters, after, limit + 1)
+        now = _now()
+        items = [_info(row, now) for row in rows[:limit]]
+        next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    def stats(
+        self, *, namespace: str | None = None, soon: timedelta = timedelta(days=7)
+    ) -> SecretStats:
+        """Counts of live, revoked, expired, expiring and deleted secrets."""
+        namespace = check.check_namespace(namespace)
+        if not isinstance(soon, timedelta) or soon < timedelta(0):
+            msg = "invalid soon: expected a non-negative timedelta"
+            raise ValidationError(msg)
+        self._catch_up.run()
+        now = _now()
+        counts = self._view.counts(namespace, now, now + soon)
+        active = counts.by_status.get("active", 0)
+        revoked = counts.by_status.get("revoked", 0)
+        return SecretStats(
+            total=active + revoked,
+            active=active,
+            revoked=revoked,
+            expired=counts.expired,
+            expiring_soon=counts.expiring_soon,
+            deleted=counts.by_status.get("deleted", 0),
+            by_namespace=counts.by_namespace,
+        )
+
+    def history(self, name: str, *, namespace: str | None = None) -> list[AuditEntry]:
+        """Every recorded action on the secret, oldest first (deleted ones too)."""
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        with self._keys.operation():
+            secret_id = self._secret_id(name, namespace)
+            if secret_id is None:
+                raise SecretNotFoundError(f"secret {describe(name, namespace)} not found")
+            return [
+                _entry(item, name, namespace)
+                for item in list(self._app.events.get(secret_id))
+            ]
+
+    def audit(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        actor: str | None = None,
+        namespace: str | None = None,
+        action: str | None = None,
+    ) -> Iterator[AuditEntry]:
+        """Stream recorded actions across the store, in log order."""
+        filters = AuditFilter(
+            since=check.check_moment(since, "since"),
+            until=check.check_moment(until, "until"),
+            actor=check.check_actor(actor),
+            namespace=check.check_namespace(namespace),
+            action=_one_of(action, ACTIONS, "action"),
+        )
+        self._catch_up.run()
+        return (
+            AuditEntry(
+                at=row.at,
+                actor=row.actor,
+                action=Action(row.action),
+                secret_id=row.secret_id,
+                name=name,
+                namespace=ns,
+                version=row.version,
+            )
+            for row, name, ns in iter_audit(self._view, filters)
+        )
+
+    def as_of(
+        self, name: str, at: datetime, *, namespace: str | None = None
+    ) -> SecretInfo:
+        """The secret's metadata as it was at instant ``at``."""
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        moment = check.check_moment(at, "at")
+        assert moment is not None
+        with self._keys.operation():
+            secret_id = self._secret_id(name, namespace)
+            events = [] if secret_id is None else list(self._app.events.get(secret_id))
+            prefix = []
+            for item in events:
+                stamp = item.timestamp
+                if stamp is None or stamp > moment:
+                    break
+                prefix.append(item)
+        if not prefix:
+            msg = f"secret {describe(name, namespace)} did not exist at {moment.isoformat()}"
+            raise SecretNotFoundError(msg)
+        try:
+            found = replay(prefix)
+        except IncompleteStreamError:
+            msg = f"secret {describe(name, namespace)} was deleted: its past is shredded"
+            raise SecretDeletedError(msg) from None
+        if isinstance(found, Tombstone):
+            return found.info()
+        assert isinstance(found, Secret)
+        return found.info(moment)
+
+    def rebuild_projections(self) -> None:
+        """Rebuild listing, stats and audit from the event log."""
+        self._catch_up.rebuild()
+
+    # -------------------------------------------------------------- helpers
+
+    def _who(self, actor: str | None) -> str | None:
+        return check.check_actor(actor) if actor is not None else self._actor
+
+    def _secret_id(self, name: str, namespace: str | None) -> UUID | None:
+        reservation_id = self._keys.name_reservation_id(namespace, name)
+        secret_id = self._addresses.get(reservation_id)
+        if secret_id is not None:
+            return secret_id
+        events = list(self._app.events.get(reservation_id, limit=1))
+        if not events:
+            return None
+        first = events[0]
+        assert isinstance(first, NameReservation.Created)
+        # Reservations never change, so this mapping can be kept for good.
+        with self._addresses_lock:
+            if len(self._addresses) >= _NAME_CACHE_LIMIT:
+                self._addresses.clear()
+            self._addresses[reservation_id] = first.secret_id
+        return first.secret_id
+
+    def _lookup(self, name: str, namespace: str | None) -> Secret | Tombstone | None:
+        secret_id = self._secret_id(name, namespace)
+        return None if secret_id is None else self._load(secret_id)
+
+    def _load(self, secret_id: UUID) -> Secret | Tombstone | None:
+        for _ in range(2):
+            events = list(self._app.events.get(secret_id))
+            if not events or not _is_secret_stream(events[0]):
+                return None
+            try:
+                return replay(events)
+            except IncompleteStreamError:
+                # A delete committed between reading the events and the key.
+                continue
+        msg = f"secret {secret_id} is shredded but its tombstone is missing"
+        raise SecretDeletedError(msg)
+
+    @staticmethod
+    def _require_live(
+        found: Secret | Tombstone | None, name: str, namespace: str | None
+    ) -> Secret:
+        if isinstance(found, Tombstone):
+            raise SecretDeletedError(f"secret {describe(name, namespace)} was deleted")
+        if found is None:
+            raise SecretNotFoundError(f"secret {describe(name, namespace)} not found")
+        return found
+
+    def _value_at(self, secret: Secret, version: int) -> Value:
+        position = secret.position_of(version)
+        past = replay(list(self._app.events.get(secret.id, lte=position)))
+        assert isinstance(past, Secret)
+        assert past.value is not None
+        return past.value
+
+
+class KeyAPI:
+    """reSolve-style aggregate keys: one secret per id, ids never reused."""
+
+    def __init__(self, manager: SecretsManager) -> None:
+        self._manager = manager
+
+    def __repr__(self) -> str:
+        return "KeyAPI()"
+
+    def get_secret(self, key_id: str) -> str | None:
+        """The secret set under ``key_id``, or None (never set, or deleted)."""
+        keys = self._manager._keys  # noqa: SLF001 - the key API is part of the manager
+        reservation_id = keys.key_reservation_id(check.check_key_id(key_id))
+        material = keys.fetch([reservation_id]).get(reservation_id)
+        return None if material is None else material.decode()
+
+    def set_secret(self, key_id: str, secret: str) -> None:
+        """Set the secret of a never-used id; KeyReusedError for any id used before."""
+        key_id = check.check_key_id(key_id)
+        if not isinstance(secret, str) or not secret:
+            msg = "invalid key secret: expected a non-empty str"
+            raise ValidationError(msg)
+        manager = self._manager
+        keys = manager._keys  # noqa: SLF001
+        reservation_id = keys.key_reservation_id(key_id)
+        reservation = KeyReservation.issue(
+            reservation_id=reservation_id,
+            key_id=key_id,
+            at=_now(),
+            actor=manager._actor,  # noqa: SLF001
+        )
+        try:
+            manager._app.save(  # noqa: SLF001
+                reservation,
+                key_changes=[keys.wrap(reservation_id, secret.encode())],
+            )
+        except IntegrityError:
+            raise KeyReusedError(f"key id {key_id!r} was used before") from None
+
+    def delete_secret(self, key_id: str) -> bool:
+        """Destroy the secret of ``key_id``: True once, then False."""
+        manager = self._manager
+        keys = manager._keys  # noqa: SLF001
+        reservation_id = keys.key_reservation_id(check.check_key_id(key_id))
+        for _ in range(MAX_WRITE_RETRIES):
+            try:
+                reservation = manager._app.repository.get(reservation_id)  # noqa: SLF001
+            except AggregateNotFoundError:
+                return False
+            if not reservation.shred(at=_now(), actor=manager._actor):  # noqa: SLF001
+                return False
+            try:
+                manager._app.save(  # noqa: SLF001
+                    reservation, key_changes=[KeyChange(reservation_id)]
+                )
+            except IntegrityError:
+                continue
+            return True
+        return False
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _is_secret_stream(first: object) -> bool:
+    if isinstance(first, Shredded):
+        return first.topic in TOPIC_CLASSES
+    return isinstance(first, Secret.Created)
+
+
+def _fields_for(value: Value) -> dict[str, Any]:
+    return {
+        "value": value,
+        "description": None,
+        "token_type": None,
+        "allowed_apps": (),
+        "envs": (),
+        "expires_at": None,
+        "tags": {},
+    }
+
+
+def _one_of(value: str | None, allowed: Iterable[str], what: str) -> str | None:
+    if value is None:
+        return None
+    if value not in set(allowed):
+        msg = f"invalid {what}: expected one of {', '.join(sorted(allowed))}"
+        raise ValidationError(msg)
+    return str(value)
+
+
+def _parse_tag(tag: str | None) -> tuple[str, str] | None:
+    if tag is None:
+        return None
+    key, sep, val = tag.partition("=") if isinstance(tag, str) else ("", "", "")
+    if not sep or not key:
+        msg = "invalid tag filter: expected 'key=value'"
+        raise ValidationError(msg)
+    return key, val
+
+
+def _info(row: Row, now: datetime) -> SecretInfo:
+    status = Status(row.status)
+    return SecretInfo(
+        id=row.id,
+        name=row.name,
+        namespace=row.namespace,
+        version=row.version,
+        description=row.description,
+        token_type=row.token_type,
+        allowed_apps=tuple(row.allowed_apps),
+        envs=tuple(row.envs),
+        expires_at=row.expires_at,
+        tags=dict(row.tags),
+        status=status,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        updated_at=row.updated_at,
+        updated_by=row.updated_by,
+        is_expired=(
+            status is not Status.DELETED
+            and row.expires_at is not None
+            and row.expires_at <= now
+        ),
+    )
+
+
+def _entry(item: Any, name: str, namespace: str | None) -> AuditEntry:
+    if isinstance(item, Shredded):
+        version = item.audit.get("value_version")
+        at = item.timestamp
+    else:
+        version = 1 if isinstance(item, Secret.Created) else getattr(item, "value_version", None)
+        at = item.timestamp
+    return AuditEntry(
+        at=at,
+        actor=item.actor,
+        action=action_of(item),
+        secret_id=item.originator_id,
+        name=name,
+        namespace=namespace,
+        version=version if isinstance(version, int) else None,
+    )
