@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from psycopg.sql import SQL, Identifier
 
@@ -87,6 +90,38 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
             "INSERT INTO {}.{} (name, value) VALUES (%s, %s) ON CONFLICT DO NOTHING"
         ).format(schema, meta)
         self._select_meta = SQL("SELECT name, value FROM {}.{}").format(schema, meta)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """Insert key changes and events in one transaction, all or nothing.
+
+        The base class records an error raised while inserting events and lets the
+        transaction block exit normally, which commits whatever ran before it (the
+        key rows) unless the error came from the server. Here any error rolls back.
+        """
+        failure: Exception | None = None
+        notification_ids: Sequence[int] | None = None
+        with self.datastore.get_connection() as conn:
+            with conn.pipeline() as pipeline, conn.transaction():
+                with conn.cursor() as curs:
+                    self._insert_events(curs, stored_events, **kwargs)
+                if stored_events:
+                    with conn.cursor() as curs:
+                        try:
+                            self._insert_stored_events(curs, stored_events, **kwargs)
+                            pipeline.sync()
+                            notification_ids = self._fetch_ids_after_insert_events(
+                                curs, stored_events, **kwargs
+                            )
+                        except Exception as exc:  # noqa: BLE001 - re-raised below
+                            failure = exc
+                    if failure is not None:
+                        raise psycopg.Rollback
+            if failure is not None:
+                raise failure
+        return notification_ids
 
     def _insert_events(
         self,

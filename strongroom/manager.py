@@ -940,7 +940,8 @@ def _info(row: Row, now: datetime) -> SecretInfo:
 
 def _entry(item: Any, name: str, namespace: str | None) -> AuditEntry:
     if isinstance(item, Shredded):
-        version = item.audit.get("value_version")
+        created = item.topic == Secret.Created.TOPIC
+        version = 1 if created else item.audit.get("value_version")
         at = item.timestamp
     else:
         version = 1 if isinstance(item, Secret.Created) else getattr(item, "value_version", None)

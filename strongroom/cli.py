@@ -1,0 +1,404 @@
+"""The ``strongroom`` command: secrets from the shell.
+
+Values are read from stdin when it is piped, else from a hidden prompt - never
+from argv, where other users and shell history could see them. Exit codes:
+0 ok, 1 error, 2 usage, 3 not found, 4 conflict, 5 deleted/revoked/expired.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any, NoReturn
+from uuid import UUID
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from strongroom.domain.errors import (
+    ConflictError,
+    SecretDeletedError,
+    SecretExpiredError,
+    SecretNotFoundError,
+    SecretRevokedError,
+    StrongroomError,
+    ValidationError,
+    VersionNotFoundError,
+)
+from strongroom.domain.validation import Value
+from strongroom.manager import SecretsManager
+
+EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_GONE = 1, 2, 3, 4, 5
+
+app = typer.Typer(
+    name="strongroom",
+    help="An event-sourced secrets store with per-secret crypto-shredding.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+)
+
+Namespace = Annotated[
+    str | None, typer.Option("--namespace", "-n", help="Namespace (default: global).")
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+Name = Annotated[str, typer.Argument(help="Secret name, e.g. app/db/password.")]
+
+
+class _State:
+    url: str | None = None
+    actor: str | None = None
+
+
+state = _State()
+
+
+@app.callback()
+def _options(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            envvar="STRONGROOM_DATABASE_URL",
+            help="sqlite:///PATH or postgresql://... (default: the embedded store).",
+        ),
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Who to record as the actor.")
+    ] = None,
+) -> None:
+    state.url = url
+    state.actor = actor or _os_user()
+
+
+def _os_user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def _exit_code(exc: StrongroomError) -> int:
+    if isinstance(exc, ValidationError):
+        return EXIT_USAGE
+    if isinstance(exc, (SecretNotFoundError, VersionNotFoundError)):
+        return EXIT_NOT_FOUND
+    if isinstance(exc, ConflictError):
+        return EXIT_CONFLICT
+    if isinstance(exc, (SecretDeletedError, SecretRevokedError, SecretExpiredError)):
+        return EXIT_GONE
+    return EXIT_ERROR
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    sys.stderr.write(f"strongroom: {message}\n")
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _manager() -> Iterator[SecretsManager]:
+    try:
+        with SecretsManager.open(state.url, actor=state.actor) as manager:
+            yield manager
+    except StrongroomError as exc:
+        _fail(str(exc), _exit_code(exc))
+
+
+def _plain(obj: Any) -> Any:
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return {k: _plain(v) for k, v in asdict(obj).items()}
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, (UUID, Enum)):
+        return str(obj.value if isinstance(obj, Enum) else obj)
+    return obj
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(_plain(obj), indent=2, sort_keys=True) + "\n")
+
+
+def _print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    if sys.stdout.isatty():
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*("" if c is None else str(c) for c in row))
+        Console().print(table)
+    else:
+        for row in rows:
+            sys.stdout.write("\t".join("" if c is None else str(c) for c in row) + "\n")
+
+
+def _read_value(*, as_json: bool) -> Value:
+    if sys.stdin.isatty():
+        text = typer.prompt("Value", hide_input=True, confirmation_prompt=True)
+    else:
+        text = sys.stdin.read()
+        if text.endswith("\n"):
+            text = text[:-1]
+    if not as_json:
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        _fail("the value is not valid JSON", EXIT_USAGE)
+    if not isinstance(value, dict):
+        _fail("a JSON value must be an object", EXIT_USAGE)
+    return value
+
+
+def _show_secret(secret: Any, *, as_json: bool) -> None:
+    if as_json:
+        _print_json(secret)
+        return
+    data = _plain(secret)
+    _print_table(
+        secret.name, ["field", "value"], [[key, data[key]] for key in data]
+    )
+
+
+def _run(action: Callable[[SecretsManager], Any]) -> Any:
+    with _manager() as manager:
+        try:
+            return action(manager)
+        except StrongroomError as exc:
+            _fail(str(exc), _exit_code(exc))
+
+
+JsonValue = Annotated[
+    bool, typer.Option("--json-value", help="Read the value as a JSON object.")
+]
+Description = Annotated[str | None, typer.Option("--description", "-d")]
+
+
+@app.command()
+def put(
+    name: Name,
+    namespace: Namespace = None,
+    description: Description = None,
+    json_value: JsonValue = False,
+    as_json: AsJson = False,
+) -> None:
+    """Create a secret or add a new value version (value from stdin or a prompt)."""
+    value = _read_value(as_json=json_value)
+    extra = {} if description is None else {"description": description}
+    secret = _run(lambda sm: sm.put(name, value, namespace=namespace, **extra))
+    _show_secret(secret, as_json=as_json)
+
+
+@app.command()
+def create(
+    name: Name,
+    namespace: Namespace = None,
+    description: Description = None,
+    json_value: JsonValue = False,
+    as_json: AsJson = False,
+) -> None:
+    """Create a secret; fails if the name is taken (value from stdin or a prompt)."""
+    value = _read_value(as_json=json_value)
+    secret = _run(
+        lambda sm: sm.create(name, value, namespace=namespace, description=description)
+    )
+    _show_secret(secret, as_json=as_json)
+
+
+@app.command()
+def get(
+    name: Name,
+    namespace: Namespace = None,
+    include_deleted: Annotated[bool, typer.Option("--include-deleted")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Show a secret's metadata (never its value)."""
+    secret = _run(
+        lambda sm: sm.get(name, namespace=namespace, include_deleted=include_deleted)
+    )
+    _show_secret(secret, as_json=as_json)
+
+
+@app.command()
+def reveal(
+    name: Name,
+    namespace: Namespace = None,
+    version: Annotated[int | None, typer.Option("--version", "-v")] = None,
+    app_name: Annotated[str | None, typer.Option("--app")] = None,
+    env: Annotated[str | None, typer.Option("--env")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Print the value (raw text, or JSON for object values) to stdout."""
+    value = _run(
+        lambda sm: sm.reveal(
+            name, namespace=namespace, version=version, app=app_name, env=env
+        )
+    )
+    if as_json or isinstance(value, dict):
+        sys.stdout.write(json.dumps(value) + "\n")
+    else:
+        sys.stdout.write(value + ("" if not sys.stdout.isatty() else "\n"))
+
+
+@app.command("list")
+def list_(
+    namespace: Namespace = None,
+    prefix: Annotated[str | None, typer.Option("--prefix")] = None,
+    status: Annotated[str | None, typer.Option("--status")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 100,
+    cursor: Annotated[str | None, typer.Option("--cursor")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """List secrets (metadata only)."""
+    page = _run(
+        lambda sm: sm.list(
+            namespace=namespace, prefix=prefix, status=status, limit=limit, cursor=cursor
+        )
+    )
+    if as_json:
+        _print_json(page)
+        return
+    _print_table(
+        "secrets",
+        ["namespace", "name", "version", "status", "expires", "updated"],
+        [
+            [
+                s.namespace or "",
+                s.name,
+                s.version,
+                s.status.value,
+                "expired" if s.is_expired else (s.expires_at or ""),
+                s.updated_at.isoformat(timespec="seconds"),
+            ]
+            for s in page.items
+        ],
+    )
+    if page.next_cursor:
+        sys.stderr.write(f"more: --cursor {page.next_cursor}\n")
+
+
+@app.command()
+def versions(name: Name, namespace: Namespace = None, as_json: AsJson = False) -> None:
+    """List a secret's value versions, newest first."""
+    found = _run(lambda sm: sm.versions(name, namespace=namespace))
+    if as_json:
+        _print_json(found)
+        return
+    _print_table(
+        f"versions of {name}",
+        ["version", "created", "by", "cause", "from"],
+        [
+            [
+                v.version,
+                v.created_at.isoformat(timespec="seconds"),
+                v.created_by,
+                v.cause.value,
+                v.source_version,
+            ]
+            for v in found
+        ],
+    )
+
+
+@app.command()
+def rollback(
+    name: Name,
+    version: Annotated[int, typer.Argument(help="The version whose value to restore.")],
+    namespace: Namespace = None,
+    as_json: AsJson = False,
+) -> None:
+    """Add a new version carrying an older version's value."""
+    secret = _run(lambda sm: sm.rollback(name, version, namespace=namespace))
+    _show_secret(secret, as_json=as_json)
+
+
+def _toggle(verb: str, name: str, namespace: str | None, as_json: bool) -> None:
+    changed = _run(lambda sm: getattr(sm, verb)(name, namespace=namespace))
+    if as_json:
+        _print_json({"name": name, "namespace": namespace, "changed": changed})
+    else:
+        sys.stdout.write(f"{verb}d {name}\n" if changed else f"{name}: unchanged\n")
+
+
+@app.command()
+def revoke(name: Name, namespace: Namespace = None, as_json: AsJson = False) -> None:
+    """Refuse reveals of a secret until it is reinstated."""
+    _toggle("revoke", name, namespace, as_json)
+
+
+@app.command()
+def reinstate(name: Name, namespace: Namespace = None, as_json: AsJson = False) -> None:
+    """Allow reveals of a revoked secret again."""
+    _toggle("reinstate", name, namespace, as_json)
+
+
+@app.command()
+def delete(
+    name: Name,
+    namespace: Namespace = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Crypto-shred a secret: every version becomes unreadable, the name stays taken."""
+    if not yes:
+        if not sys.stdin.isatty():
+            _fail("refusing to delete without --yes when not on a terminal", EXIT_USAGE)
+        typer.confirm(
+            f"Delete {name!r} forever? Every version becomes unreadable", abort=True
+        )
+    deleted = _run(lambda sm: sm.delete(name, namespace=namespace))
+    if as_json:
+        _print_json({"name": name, "namespace": namespace, "deleted": deleted})
+    elif deleted:
+        sys.stdout.write(f"deleted {name}\n")
+    else:
+        _fail(f"secret {name!r} not found (or already deleted)", EXIT_NOT_FOUND)
+
+
+@app.command()
+def history(name: Name, namespace: Namespace = None, as_json: AsJson = False) -> None:
+    """Show every recorded action on a secret, from the event log."""
+    entries = _run(lambda sm: sm.history(name, namespace=namespace))
+    if as_json:
+        _print_json(entries)
+        return
+    _print_table(
+        f"history of {name}",
+        ["at", "actor", "action", "version"],
+        [
+            [e.at.isoformat(timespec="seconds"), e.actor, e.action.value, e.version]
+            for e in entries
+        ],
+    )
+
+
+@app.command()
+def stats(namespace: Namespace = None, as_json: AsJson = False) -> None:
+    """Count live, revoked, expired, expiring and deleted secrets."""
+    found = _run(lambda sm: sm.stats(namespace=namespace))
+    if as_json:
+        _print_json(found)
+        return
+    data = _plain(found)
+    by_namespace = data.pop("by_namespace")
+    rows = [[key, data[key]] for key in data]
+    rows += [[f"namespace {ns}", n] for ns, n in sorted(by_namespace.items())]
+    _print_table("stats", ["count", "value"], rows)
+
+
+def main() -> None:
+    """Entry point of the ``strongroom`` console script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        raise SystemExit(EXIT_ERROR) from None

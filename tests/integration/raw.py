@@ -1,0 +1,31 @@
+"""Raw access to a store's tables, for tests that look under the API."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import psycopg
+
+
+def sqlite_path(url: str) -> str:
+    return url.removeprefix("sqlite:///")
+
+
+def query(url: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Run one statement (``?`` placeholders) against the store and return its rows."""
+    if url.startswith("sqlite"):
+        with sqlite3.connect(sqlite_path(url)) as conn:
+            rows = conn.execute(statement, params).fetchall()
+            conn.commit()
+            return rows
+    # eventsourcing names the PostgreSQL events table after the application.
+    statement = statement.replace("stored_events", "strongroom_events")
+    with psycopg.connect(url, autocommit=True) as conn:
+        cur = conn.execute(statement.replace("?", "%s"), params)  # type: ignore[arg-type]
+        return cur.fetchall() if cur.description else []
+
+
+def id_param(url: str, value: Any) -> Any:
+    """How an originator id is stored on this backend."""
+    return value.hex if url.startswith("sqlite") else value

@@ -1,0 +1,170 @@
+"""Crypto-shredding under the API: key rows, placeholders, authentication, atomicity."""
+
+from __future__ import annotations
+
+import pytest
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+from strongroom import (
+    DecryptionError,
+    NameReservedError,
+    SecretDeletedError,
+    SecretExistsError,
+    SecretsManager,
+)
+from strongroom.domain.secret import Secret, Shredded
+
+from .raw import id_param, query
+
+
+def _key_rows(url: str) -> int:
+    return query(url, "SELECT count(*) FROM strongroom_keys")[0][0]
+
+
+def _event_rows(url: str) -> int:
+    return query(url, "SELECT count(*) FROM stored_events")[0][0]
+
+
+def test_create_writes_one_key_row_when_it_succeeds(sm: SecretsManager, store_url: str) -> None:
+    before = _key_rows(store_url)
+
+    sm.create("svc", "v")
+
+    assert _key_rows(store_url) == before + 1
+
+
+def test_no_key_row_remains_when_the_events_fail_to_insert(
+    sm: SecretsManager, store_url: str, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sm.create("first", "v")
+    keys_before, events_before = _key_rows(store_url), _event_rows(store_url)
+
+    def fail(*_: object, **__: object) -> None:
+        raise RuntimeError("injected failure after the key row was written")
+
+    # The key row is written first in the transaction; then the events insert fails.
+    if backend == "postgres":
+        recorder = sm._app.recorder  # noqa: SLF001
+        monkeypatch.setattr(recorder, "_insert_stored_events", fail)
+    else:
+        monkeypatch.setattr(SQLiteApplicationRecorder, "_insert_events", fail)
+    with pytest.raises(RuntimeError, match="injected"):
+        sm.create("second", "v")
+    monkeypatch.undo()
+
+    assert (_key_rows(store_url), _event_rows(store_url)) == (keys_before, events_before)
+    assert sm.exists("second") is False
+    assert sm.create("second", "v").version == 1
+
+
+def test_no_key_row_remains_when_a_duplicate_create_loses(
+    sm: SecretsManager, store_url: str
+) -> None:
+    sm.create("taken", "v")
+    before = _key_rows(store_url)
+
+    with pytest.raises(SecretExistsError):
+        sm.create("taken", "other")
+
+    assert _key_rows(store_url) == before
+
+
+def test_delete_removes_the_key_row_and_leaves_placeholders(
+    sm: SecretsManager, store_url: str
+) -> None:
+    secret = sm.create("svc", "v1", actor="alice")
+    sm.update("svc", value="v2", actor="bob")
+    keys = _key_rows(store_url)
+
+    assert sm.delete("svc", actor="erin") is True
+
+    assert _key_rows(store_url) == keys - 1
+    remaining = query(
+        store_url, "SELECT count(*) FROM strongroom_keys WHERE id = ?", (id_param(store_url, secret.id),)
+    )
+    assert remaining == [(0,)]
+    with sm._keys.operation():  # noqa: SLF001
+        events = list(sm._app.events.get(secret.id))  # noqa: SLF001
+    assert [type(e) for e in events] == [Shredded, Shredded, Secret.Deleted]
+    assert [e.actor for e in events] == ["alice", "bob", "erin"]
+    assert events[0].topic == Secret.Created.TOPIC
+    with pytest.raises(SecretDeletedError):
+        sm.reveal("svc", version=1)
+    with pytest.raises(NameReservedError):
+        sm.create("svc", "again")
+
+
+def test_a_bit_flipped_state_fails_authentication(sm: SecretsManager, store_url: str) -> None:
+    secret = sm.create("svc", "v1")
+    oid = id_param(store_url, secret.id)
+    (state,) = query(
+        store_url,
+        "SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = 1",
+        (oid,),
+    )[0]
+    flipped = bytearray(state)
+    flipped[-1] ^= 0x01
+    query(
+        store_url,
+        "UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 1",
+        (bytes(flipped), oid),
+    )
+
+    with pytest.raises(DecryptionError) as caught:
+        sm.reveal("svc")
+
+    assert "v1" not in str(caught.value)
+
+
+def test_a_state_copied_from_another_aggregate_fails_authentication(
+    sm: SecretsManager, store_url: str
+) -> None:
+    victim = sm.create("victim", "victim-value")
+    donor = sm.create("donor", "donor-value")
+    (state,) = query(
+        store_url,
+        "SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = 1",
+        (id_param(store_url, donor.id),),
+    )[0]
+    query(
+        store_url,
+        "UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 1",
+        (state, id_param(store_url, victim.id)),
+    )
+
+    with pytest.raises(DecryptionError):
+        sm.reveal("victim")
+    assert sm.reveal("donor") == "donor-value"
+
+
+def test_a_key_row_copied_to_another_id_fails_to_unwrap(
+    sm: SecretsManager, store_url: str
+) -> None:
+    a = sm.create("a", "value-a")
+    b = sm.create("b", "value-b")
+    (wrapped,) = query(
+        store_url, "SELECT wrapped FROM strongroom_keys WHERE id = ?", (id_param(store_url, a.id),)
+    )[0]
+    query(
+        store_url,
+        "UPDATE strongroom_keys SET wrapped = ? WHERE id = ?",
+        (wrapped, id_param(store_url, b.id)),
+    )
+
+    with pytest.raises(DecryptionError):
+        sm.reveal("b")
+
+
+def test_another_manager_never_serves_a_deleted_key_from_memory(store_url: str) -> None:
+    from tests.conftest import MASTER_KEY
+
+    with (
+        SecretsManager.open(store_url, master_key=MASTER_KEY) as first,
+        SecretsManager.open(store_url, master_key=MASTER_KEY) as second,
+    ):
+        created = first.create("svc", "v")
+        assert second.reveal("svc") == "v"
+        first.delete("svc")
+        with second._keys.operation():  # noqa: SLF001
+            assert second._keys.data_key(created.id) is None  # noqa: SLF001
