@@ -1,0 +1,5 @@
+"""``python -m strongroom``: the command line."""
+
+from strongroom.cli import main
+
+main()

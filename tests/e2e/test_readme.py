@@ -1,0 +1,25 @@
+"""The README's library example runs as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _library_example() -> str:
+    text = README.read_text()
+    section = text.split("## The library", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert match is not None, "the README has no library example"
+    return match.group(1)
+
+
+def test_readme_library_example_runs_when_executed(tmp_path: Path) -> None:
+    code = _library_example()
+    namespace = {"db_path": str(tmp_path / "readme.db"), "master_key": bytes(range(32))}
+
+    exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 - our own README
+
+    assert "sm" in namespace
