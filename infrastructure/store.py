@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote
@@ -14,6 +15,13 @@ from psycopg.conninfo import conninfo_to_dict
 from strongroom.domain.errors import ValidationError
 from strongroom.infrastructure.keys import KeyRing
 from strongroom.infrastructure.mapper import ShreddingMapper
+from strongroom.infrastructure.recorders import PostgresKeyStoreRecorder
+
+ViewFactory = Callable[[Any], Any]
+"""Makes a view (a tracking recorder) on the application's datastore."""
+
+# pg_advisory_lock key: "strongroom schema", as a stable 63-bit number.
+_SCHEMA_LOCK = 0x5354524F4E47524F
 
 Backend = Literal["sqlite", "postgres"]
 
@@ -66,7 +74,8 @@ def parse_url(url: str) -> tuple[Backend, dict[str, str]]:
             "POSTGRES_MAX_OVERFLOW": "14",
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
             "APPLICATION_RECORDER_TOPIC": _RECORDERS["postgres"],
-            "CREATE_TABLE": "y",
+            # Tables are created by create_tables(), under a lock (see there).
+            "CREATE_TABLE": "n",
         }
     msg = f"invalid database URL: unsupported scheme {scheme!r}"
     raise ValidationError(msg)
@@ -77,10 +86,40 @@ class StrongroomApplication(Application[UUID]):
 
     name = "strongroom"
 
-    def __init__(self, env: EnvType, *, master_key: bytes) -> None:
+    def __init__(
+        self, env: EnvType, *, master_key: bytes, views: Sequence[ViewFactory] = ()
+    ) -> None:
         super().__init__(env)
-        self.keys = KeyRing(master_key, self.recorder)  # type: ignore[arg-type]
+        try:
+            self.views = self.create_tables(views)
+            self.keys = KeyRing(master_key, self.recorder)  # type: ignore[arg-type]
+        except BaseException:
+            self.close()
+            raise
         self.shredding_mapper.keys = self.keys
+
+    def create_tables(self, views: Sequence[ViewFactory]) -> list[Any]:
+        """Create the recorder's and the views' tables, once, whoever opens first.
+
+        Concurrent ``CREATE TYPE``/``CREATE TABLE IF NOT EXISTS`` in PostgreSQL can
+        fail with a unique violation in the catalog, so openers take turns under a
+        session advisory lock.
+        """
+        if not isinstance(self.recorder, PostgresKeyStoreRecorder):
+            made = [make(self.datastore) for make in views]
+            for view in made:
+                view.create_table()
+            return made
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+            try:
+                self.recorder.create_table()
+                made = [make(self.datastore) for make in views]
+                for view in made:
+                    view.create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+        return made
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(<{self.factory.__class__.__name__}>)"

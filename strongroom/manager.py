@@ -164,22 +164,18 @@ class SecretsManager:
         url = url or settings.database_url or settings.embedded_url()
         backend, env = parse_url(url)
         kek = _resolve_master_key(master_key, settings, embedded=embedded)
-        app = StrongroomApplication(env, master_key=kek)
-        try:
-            view: SecretsView
-            if backend == "postgres":
-                from strongroom.projections.postgres import PostgresSecretsView
+        view_class: type[SecretsView]
+        if backend == "postgres":
+            from strongroom.projections.postgres import PostgresSecretsView
 
-                view = PostgresSecretsView(app.datastore)
-            else:
-                from strongroom.projections.sqlite import SQLiteSecretsView
+            view_class = PostgresSecretsView
+        else:
+            from strongroom.projections.sqlite import SQLiteSecretsView
 
-                view = SQLiteSecretsView(app.datastore)
-            view.create_table()
-            return cls(app, view, backend=backend, location=_redact(url), actor=actor)
-        except BaseException:
-            app.close()
-            raise
+            view_class = SQLiteSecretsView
+        app = StrongroomApplication(env, master_key=kek, views=[view_class])
+        (view,) = app.views
+        return cls(app, view, backend=backend, location=_redact(url), actor=actor)
 
     def close(self) -> None:
         """Release the database connections (idempotent)."""

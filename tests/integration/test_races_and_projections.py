@@ -1,0 +1,139 @@
+"""Races across processes, exactly-once projections and rebuilds, on both backends."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import secrets
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from strongroom import SecretExistsError, SecretsManager, StrongroomError
+from tests.conftest import MASTER_KEY
+
+
+def _create_in_process(url: str, value: str, start: Any, results: Any) -> None:
+    with SecretsManager.open(url, master_key=MASTER_KEY) as sm:
+        start.wait(60)
+        try:
+            sm.create("contested", value)
+            results.put(("won", value))
+        except SecretExistsError:
+            results.put(("lost", value))
+        except StrongroomError as exc:
+            results.put(("error", type(exc).__name__))
+
+
+def test_exactly_one_process_wins_when_two_processes_create_one_name(store_url: str) -> None:
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    results = context.Queue()
+    workers = [
+        context.Process(target=_create_in_process, args=(store_url, f"v{i}", start, results))
+        for i in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    start.set()
+    outcomes = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(60)
+
+    assert sorted(kind for kind, _ in outcomes) == ["lost", "won"]
+    (winner,) = [value for kind, value in outcomes if kind == "won"]
+    with SecretsManager.open(store_url, master_key=MASTER_KEY) as sm:
+        assert sm.reveal("contested") == winner
+        assert [v.version for v in sm.versions("contested")] == [1]
+
+
+def _snapshot(sm: SecretsManager) -> tuple[Any, ...]:
+    def rows(**filters: Any) -> list[Any]:
+        out, cursor = [], None
+        while True:
+            page = sm.list(limit=7, cursor=cursor, **filters)
+            out += page.items
+            cursor = page.next_cursor
+            if cursor is None:
+                return out
+
+    return (
+        rows(),
+        rows(status="deleted"),
+        rows(status="revoked"),
+        sm.stats(),
+        sm.stats(namespace="team-a"),
+        list(sm.audit()),
+    )
+
+
+def _activity(sm: SecretsManager) -> None:
+    past = datetime.now(UTC) - timedelta(hours=1)
+    for i in range(12):
+        sm.create(f"s{i:02d}", f"v{i}", namespace="team-a" if i % 3 else None)
+    sm.update("s01", namespace="team-a", value="new", tags={"k": "v"})
+    sm.update("s02", namespace="team-a", expires_at=past)
+    sm.revoke("s04", namespace="team-a")
+    sm.patch("cfg", {"a": 1})
+    sm.rollback("s01", 1, namespace="team-a")
+    sm.delete("s00")
+    sm.delete("s05", namespace="team-a")
+
+
+def test_rebuild_reproduces_listing_stats_and_audit_when_secrets_were_shredded(
+    sm: SecretsManager,
+) -> None:
+    _activity(sm)
+    before = _snapshot(sm)
+
+    sm.rebuild_projections()
+
+    assert _snapshot(sm) == before
+    assert before[3].deleted == 2
+    assert [e.action for e in before[5]][:2] == ["created", "created"]
+
+
+def test_concurrent_catch_up_applies_each_event_once_when_managers_race(
+    store_url: str,
+) -> None:
+    with SecretsManager.open(store_url, master_key=MASTER_KEY) as writer:
+        _activity(writer)
+        expected = writer.stats()
+        writer._view.reset("strongroom")  # noqa: SLF001 - empty the views only
+    managers = [SecretsManager.open(store_url, master_key=MASTER_KEY) for _ in range(4)]
+    try:
+        barrier = threading.Barrier(len(managers))
+        seen: list[Any] = []
+
+        def read(manager: SecretsManager) -> None:
+            barrier.wait(30)
+            seen.append(manager.stats())
+
+        threads = [threading.Thread(target=read, args=(m,)) for m in managers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert seen == [expected] * len(managers)
+        assert len(list(managers[0].audit())) == len(list(managers[1].audit()))
+    finally:
+        for manager in managers:
+            manager.close()
+
+
+def test_no_plaintext_reaches_a_log_record_when_logging_everything(
+    sm: SecretsManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    canary = f"canary-{secrets.token_hex(8)}"
+    with caplog.at_level(logging.DEBUG):
+        sm.create("svc", canary)
+        sm.update("svc", value={"inner": canary + "-2"})
+        sm.reveal("svc")
+        sm.list()
+        sm.keys.set_secret("agg", canary + "-key")
+        sm.delete("svc")
+
+    assert canary not in caplog.text
+    assert MASTER_KEY.hex() not in caplog.text
