@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,6 +21,14 @@ from strongroom.infrastructure.recorders import (
     SQLiteKeyStoreRecorder,
 )
 
+def _join_stray_threads(before: set[threading.Thread]) -> None:
+    # The library's concurrency test stops its reader threads without joining them;
+    # closing the datastore under a running reader would crash SQLite.
+    for thread in set(threading.enumerate()) - before:
+        if "read_continuously" in thread.name:
+            thread.join(30)
+
+
 ADMIN_URL = os.environ.get("STRONGROOM_TEST_POSTGRES_URL") or (
     "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -29,10 +38,12 @@ class TestSQLiteKeyStoreRecorder(es_tests.ApplicationRecorderTestCase[SQLiteKeyS
     """eventsourcing's ApplicationRecorderTestCase against the SQLite recorder."""
 
     def setUp(self) -> None:
+        self._threads = set(threading.enumerate())
         self._dir = tempfile.TemporaryDirectory()
         self.datastore = SQLiteDatastore(str(Path(self._dir.name) / "es.db"))
 
     def tearDown(self) -> None:
+        _join_stray_threads(self._threads)
         self.datastore.close()
         self._dir.cleanup()
 
@@ -51,6 +62,7 @@ class TestPostgresKeyStoreRecorder(es_tests.ApplicationRecorderTestCase[Postgres
     """eventsourcing's ApplicationRecorderTestCase against the PostgreSQL recorder."""
 
     def setUp(self) -> None:
+        self._threads = set(threading.enumerate())
         self.dbname = f"strongroom_es_{secrets.token_hex(6)}"
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.dbname)))
@@ -66,6 +78,7 @@ class TestPostgresKeyStoreRecorder(es_tests.ApplicationRecorderTestCase[Postgres
         )
 
     def tearDown(self) -> None:
+        _join_stray_threads(self._threads)
         self.datastore.close()
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(
