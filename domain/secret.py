@@ -132,7 +132,7 @@ class Secret(Aggregate):
         created_at: datetime
         created_by: str | None
 
-    def __init__(  # noqa: PLR0913 - the Created event's fields
+    def __init__(
         self,
         name: str,
         namespace: str | None,
@@ -165,7 +165,7 @@ class Secret(Aggregate):
     # ------------------------------------------------------------------ commands
 
     @classmethod
-    def create(  # noqa: PLR0913 - one argument per field
+    def create(
         cls,
         *,
         secret_id: UUID,
@@ -341,7 +341,7 @@ class Secret(Aggregate):
     # ----------------------------------------------------- event application
 
     @event(ValueChanged)
-    def _value_changed(  # noqa: PLR0913 - the event's fields
+    def _value_changed(
         self,
         value: Value,
         value_version: int,
@@ -380,7 +380,7 @@ class Secret(Aggregate):
         self.updated_by = actor
 
     @event(Deleted)
-    def _deleted(  # noqa: PLR0913 - the event's fields
+    def _deleted(
         self,
         name: str,
         namespace: str | None,

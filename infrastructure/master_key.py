@@ -47,7 +47,7 @@ def create_key_file(path: Path) -> bytes:
         return read_key_file(path)
     with os.fdopen(fd, "wb") as file:
         file.write(base64.b64encode(key) + b"\n")
-    print(  # noqa: T201 - the one warning the operator must see
+    print(
         f"strongroom: generated a new master key in {path}; back it up - "
         "without it every secret in this store is lost",
         file=sys.stderr,

@@ -18,8 +18,8 @@ from uuid import UUID
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from eventsourcing.utils import retry
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                             notification_ids = self._fetch_ids_after_insert_events(
                                 curs, stored_events, **kwargs
                             )
-                        except Exception as exc:  # noqa: BLE001 - re-raised below
+                        except Exception as exc:
                             failure = exc
                     if failure is not None:
                         raise psycopg.Rollback
@@ -191,7 +191,7 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
         marks = ",".join("?" * len(key_ids))
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                f"SELECT id, wrapped FROM {KEYS_TABLE} WHERE id IN ({marks})",  # noqa: S608 - only placeholders
+                f"SELECT id, wrapped FROM {KEYS_TABLE} WHERE id IN ({marks})",
                 [key_id.hex for key_id in key_ids],
             )
             return {UUID(row["id"]): bytes(row["wrapped"]) for row in c.fetchall()}

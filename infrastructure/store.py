@@ -57,7 +57,7 @@ def parse_url(url: str) -> tuple[Backend, dict[str, str]]:
     if scheme in {"postgresql", "postgres"}:
         try:
             params = conninfo_to_dict("postgresql://" + rest)
-        except Exception:  # noqa: BLE001 - psycopg's message may echo the password
+        except Exception:
             msg = "invalid database URL: not a PostgreSQL connection URI"
             raise ValidationError(msg) from None
         return "postgres", {

@@ -95,7 +95,7 @@ class _Transaction:
 
     def get_row(self, secret_id: UUID) -> Row | None:
         self._c.execute(
-            f"SELECT {_COLUMNS} FROM strongroom_listing WHERE id = ?",  # noqa: S608 - constant columns
+            f"SELECT {_COLUMNS} FROM strongroom_listing WHERE id = ?",
             (secret_id.hex,),
         )
         record = self._c.fetchone()
@@ -103,7 +103,7 @@ class _Transaction:
 
     def put_row(self, row: Row) -> None:
         self._c.execute(
-            f"INSERT OR REPLACE INTO strongroom_listing ({_COLUMNS})"  # noqa: S608 - constant columns
+            f"INSERT OR REPLACE INTO strongroom_listing ({_COLUMNS})"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row.id.hex,
@@ -210,7 +210,7 @@ class SQLiteSecretsView(SQLiteTrackingRecorder, SecretsView):
             params += list(after)
         params.append(limit)
         query = (
-            f"SELECT {_COLUMNS} FROM strongroom_listing WHERE "  # noqa: S608 - fixed fragments, bound values
+            f"SELECT {_COLUMNS} FROM strongroom_listing WHERE "
             + " AND ".join(clauses)
             + " ORDER BY ns_key, name LIMIT ?"
         )
@@ -294,4 +294,4 @@ class SQLiteSecretsView(SQLiteTrackingRecorder, SecretsView):
         with self.datastore.transaction(commit=True) as c:
             c.execute("DELETE FROM tracking WHERE application_name = ?", (application_name,))
             for table in ("strongroom_listing", "strongroom_counts", "strongroom_audit", "strongroom_names"):
-                c.execute(f"DELETE FROM {table}")  # noqa: S608 - constant table names
+                c.execute(f"DELETE FROM {table}")

@@ -615,7 +615,7 @@ class SecretsManager:
             found = self._lookup(name, namespace)
         return self._require_live(found, name, namespace).versions()
 
-    def list(  # noqa: A003 - the documented name
+    def list(
         self,
         *,
         namespace: str | None = None,
@@ -818,7 +818,7 @@ class KeyAPI:
 
     def get_secret(self, key_id: str) -> str | None:
         """The secret set under ``key_id``, or None (never set, or deleted)."""
-        keys = self._manager._keys  # noqa: SLF001 - the key API is part of the manager
+        keys = self._manager._keys
         reservation_id = keys.key_reservation_id(check.check_key_id(key_id))
         material = keys.fetch([reservation_id]).get(reservation_id)
         return None if material is None else material.decode()
@@ -830,16 +830,16 @@ class KeyAPI:
             msg = "invalid key secret: expected a non-empty str"
             raise ValidationError(msg)
         manager = self._manager
-        keys = manager._keys  # noqa: SLF001
+        keys = manager._keys
         reservation_id = keys.key_reservation_id(key_id)
         reservation = KeyReservation.issue(
             reservation_id=reservation_id,
             key_id=key_id,
             at=_now(),
-            actor=manager._actor,  # noqa: SLF001
+            actor=manager._actor,
         )
         try:
-            manager._app.save(  # noqa: SLF001
+            manager._app.save(
                 reservation,
                 key_changes=[keys.wrap(reservation_id, secret.encode())],
             )
@@ -849,17 +849,17 @@ class KeyAPI:
     def delete_secret(self, key_id: str) -> bool:
         """Destroy the secret of ``key_id``: True once, then False."""
         manager = self._manager
-        keys = manager._keys  # noqa: SLF001
+        keys = manager._keys
         reservation_id = keys.key_reservation_id(check.check_key_id(key_id))
         for _ in range(MAX_WRITE_RETRIES):
             try:
-                reservation = manager._app.repository.get(reservation_id)  # noqa: SLF001
+                reservation = manager._app.repository.get(reservation_id)
             except AggregateNotFoundError:
                 return False
-            if not reservation.shred(at=_now(), actor=manager._actor):  # noqa: SLF001
+            if not reservation.shred(at=_now(), actor=manager._actor):
                 return False
             try:
-                manager._app.save(  # noqa: SLF001
+                manager._app.save(
                     reservation, key_changes=[KeyChange(reservation_id)]
                 )
             except IntegrityError:
