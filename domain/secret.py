@@ -79,7 +79,7 @@ class Secret(Aggregate):
         ACTION = Action.CREATED
         name: str
         namespace: str | None
-        value: Value
+        value: Value = field(repr=False)
         description: str | None
         token_type: str | None
         allowed_apps: list[str]
@@ -93,7 +93,7 @@ class Secret(Aggregate):
         TOPIC = "strongroom:Secret.ValueChanged.v1"
         ACTION = Action.UPDATED  # refined per event by action_of()
         AUDIT_FIELDS = ("timestamp", "actor", "value_version", "cause", "source_version")
-        value: Value
+        value: Value = field(repr=False)
         value_version: int
         cause: str
         source_version: int | None
@@ -161,6 +161,13 @@ class Secret(Aggregate):
         # value version -> (stream position, when, who, cause, source version)
         self.value_log: dict[int, tuple[int, datetime, str | None, Cause, int | None]]
         self.value_log = {1: (1, self.created_on, actor, Cause.CREATED, None)}
+
+    def __repr__(self) -> str:
+        # The default repr lists every attribute, the value included.
+        return (
+            f"Secret(id={self.id!r}, name={self.name!r}, namespace={self.namespace!r},"
+            f" version={self.value_version}, status={self.status.value!r})"
+        )
 
     # ------------------------------------------------------------------ commands
 
@@ -419,6 +426,19 @@ def action_of(event: object) -> Action:
     if isinstance(event, Secret.ValueChanged):
         return Action(event.cause)
     return type(event).ACTION  # type: ignore[attr-defined, no-any-return]
+
+
+def value_version_of(event: object) -> int | None:
+    """The value version an event (or its shredded placeholder) leaves the secret at."""
+    if isinstance(event, Shredded):
+        if event.topic == Secret.Created.TOPIC:
+            return 1
+        version = event.audit.get("value_version")
+        return version if isinstance(version, int) else None
+    if isinstance(event, Secret.Created):
+        return 1
+    version = getattr(event, "value_version", None)
+    return version if isinstance(version, int) else None
 
 
 TOPIC_CLASSES: dict[str, type[Secret.Event]] = {

@@ -97,3 +97,13 @@ def test_replay_yields_the_tombstone_when_the_events_are_shredded() -> None:
     assert action_of(placeholder) is Action.CREATED
     with pytest.raises(IncompleteStreamError):
         replay([placeholder])
+
+
+def test_reprs_never_show_the_value_when_printed() -> None:
+    secret = _secret()
+    secret.change_value({"password": "canary-inner"}, at=T0, actor=None)
+
+    shown = [repr(secret), *(repr(e) for e in secret.pending_events)]
+
+    assert all("v1" not in text and "canary-inner" not in text for text in shown)
+    assert "svc" in repr(secret)
