@@ -24,7 +24,13 @@ from eventsourcing.projection import Projection
 from strongroom.domain.errors import ValidationError
 from strongroom.domain.reservations import NameReservation
 from strongroom.domain.results import Action, Status
-from strongroom.domain.secret import TOPIC_CLASSES, Secret, Shredded, action_of
+from strongroom.domain.secret import (
+    TOPIC_CLASSES,
+    Secret,
+    Shredded,
+    action_of,
+    value_version_of,
+)
 
 TOPICS = (*TOPIC_CLASSES, NameReservation.Created.TOPIC)
 
@@ -189,26 +195,13 @@ def apply_event(txn: ViewTransaction, item: Any, position: int) -> None:
 
 
 def _audit_row(item: Any, position: int) -> AuditRow:
-    if isinstance(item, Shredded):
-        version = item.audit.get("value_version")
-        return AuditRow(
-            position=position,
-            secret_id=item.originator_id,
-            action=str(action_of(item)),
-            actor=item.actor,
-            at=item.timestamp or datetime.min,
-            version=version if isinstance(version, int) else None,
-        )
-    version = getattr(item, "value_version", None)
-    if isinstance(item, Secret.Created):
-        version = 1
     return AuditRow(
         position=position,
         secret_id=item.originator_id,
         action=str(action_of(item)),
         actor=item.actor,
-        at=item.timestamp,
-        version=version,
+        at=item.timestamp or datetime.min,
+        version=value_version_of(item),
     )
 
 

@@ -184,6 +184,16 @@ JsonValue = Annotated[
 Description = Annotated[str | None, typer.Option("--description", "-d")]
 
 
+def _write(
+    verb: str, name: str, namespace: str | None, description: str | None,
+    *, json_value: bool, as_json: bool,
+) -> None:
+    value = _read_value(as_json=json_value)
+    extra = {} if description is None else {"description": description}
+    secret = _run(lambda sm: getattr(sm, verb)(name, value, namespace=namespace, **extra))
+    _show_secret(secret, as_json=as_json)
+
+
 @app.command()
 def put(
     name: Name,
@@ -193,10 +203,7 @@ def put(
     as_json: AsJson = False,
 ) -> None:
     """Create a secret or add a new value version (value from stdin or a prompt)."""
-    value = _read_value(as_json=json_value)
-    extra = {} if description is None else {"description": description}
-    secret = _run(lambda sm: sm.put(name, value, namespace=namespace, **extra))
-    _show_secret(secret, as_json=as_json)
+    _write("put", name, namespace, description, json_value=json_value, as_json=as_json)
 
 
 @app.command()
@@ -208,11 +215,7 @@ def create(
     as_json: AsJson = False,
 ) -> None:
     """Create a secret; fails if the name is taken (value from stdin or a prompt)."""
-    value = _read_value(as_json=json_value)
-    secret = _run(
-        lambda sm: sm.create(name, value, namespace=namespace, description=description)
-    )
-    _show_secret(secret, as_json=as_json)
+    _write("create", name, namespace, description, json_value=json_value, as_json=as_json)
 
 
 @app.command()

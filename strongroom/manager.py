@@ -49,6 +49,7 @@ from strongroom.domain.secret import (
     Tombstone,
     action_of,
     replay,
+    value_version_of,
 )
 from strongroom.domain.validation import Value
 from strongroom.infrastructure.crypto import new_key
@@ -356,9 +357,8 @@ class SecretsManager:
             if changes:
                 secret.change_metadata(changes, at=at, actor=who)
 
-        return self._mutate(
-            name, namespace, change, retry=expected_version is None
-        ).info(_now())
+        secret, _ = self._mutate(name, namespace, change, retry=expected_version is None)
+        return secret.info(_now())
 
     def patch(
         self,
@@ -455,30 +455,20 @@ class SecretsManager:
     ) -> bool:
         """Stop reveals of the secret; False if it is already revoked."""
         who = self._who(actor)
-        outcome: list[bool] = []
-        self._mutate(
-            name,
-            namespace,
-            lambda s: outcome.append(s.revoke(at=_now(), actor=who)),
-            retry=True,
-            before=outcome.clear,
+        _, changed = self._mutate(
+            name, namespace, lambda s: s.revoke(at=_now(), actor=who), retry=True
         )
-        return outcome[-1]
+        return changed
 
     def reinstate(
         self, name: str, *, namespace: str | None = None, actor: str | None = None
     ) -> bool:
         """Allow reveals of a revoked secret again; False if it is not revoked."""
         who = self._who(actor)
-        outcome: list[bool] = []
-        self._mutate(
-            name,
-            namespace,
-            lambda s: outcome.append(s.reinstate(at=_now(), actor=who)),
-            retry=True,
-            before=outcome.clear,
+        _, changed = self._mutate(
+            name, namespace, lambda s: s.reinstate(at=_now(), actor=who), retry=True
         )
-        return outcome[-1]
+        return changed
 
     def rollback(
         self,
@@ -496,32 +486,30 @@ class SecretsManager:
             old = self._value_at(secret, version)
             secret.roll_back(version, old, at=_now(), actor=who)
 
-        return self._mutate(name, namespace, roll, retry=True).info(_now())
+        secret, _ = self._mutate(name, namespace, roll, retry=True)
+        return secret.info(_now())
 
     def _mutate(
         self,
         name: str,
         namespace: str | None,
-        change: Callable[[Secret], None],
+        change: Callable[[Secret], T],
         *,
         retry: bool,
-        before: Callable[[], None] | None = None,
-    ) -> Secret:
+    ) -> tuple[Secret, T]:
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
         for _ in range(MAX_WRITE_RETRIES if retry else 1):
             with self._keys.operation():
-                if before is not None:
-                    before()
                 secret = self._require_live(self._lookup(name, namespace), name, namespace)
-                change(secret)
+                result = change(secret)
                 if not secret.pending_events:
-                    return secret
+                    return secret, result
                 try:
                     self._app.save(secret)
                 except IntegrityError:
                     continue
-                return secret
+                return secret, result
         msg = f"secret {describe(name, namespace)} changed while it was being written"
         raise VersionConflictError(msg)
 
@@ -935,19 +923,12 @@ def _info(row: Row, now: datetime) -> SecretInfo:
 
 
 def _entry(item: Any, name: str, namespace: str | None) -> AuditEntry:
-    if isinstance(item, Shredded):
-        created = item.topic == Secret.Created.TOPIC
-        version = 1 if created else item.audit.get("value_version")
-        at = item.timestamp
-    else:
-        version = 1 if isinstance(item, Secret.Created) else getattr(item, "value_version", None)
-        at = item.timestamp
     return AuditEntry(
-        at=at,
+        at=item.timestamp,
         actor=item.actor,
         action=action_of(item),
         secret_id=item.originator_id,
         name=name,
         namespace=namespace,
-        version=version if isinstance(version, int) else None,
+        version=value_version_of(item),
     )
