@@ -1,57 +1,99 @@
-"""The key ring: the master key (KEK), the store key and per-aggregate data keys.
+"""The key ring: master keys (KEKs), the store key and per-aggregate data keys.
 
 Data keys are read from the key table on demand. The only cache is scoped to one
 operation of one thread (``operation()``), so a key destroyed by another process is
 never served from memory to a later operation.
+
+Every key row names the master key that wrapped it. A store normally has one; while
+a rotation is unfinished it has two, and is opened with both (the new one current,
+the old one previous). ``rotate()`` re-wraps key rows without touching an event.
 """
 
 from __future__ import annotations
 
-import hmac
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from uuid import UUID
 
 from strongroom.domain.errors import DecryptionError, MasterKeyError
-from strongroom.infrastructure.crypto import (
-    Sealer,
-    derive,
-    derived_uuid,
-    key_fingerprint,
-    new_key,
+from strongroom.infrastructure.crypto import Sealer, derive, derived_uuid, new_key
+from strongroom.infrastructure.master_key import MasterKeyProvider
+from strongroom.infrastructure.recorders import (
+    STORE_KEY_ID,
+    KeyChange,
+    KeyRow,
+    KeyStoreRecorder,
 )
-from strongroom.infrastructure.recorders import KeyChange, KeyStoreRecorder
 
-_STORE_KEY_AAD = b"strongroom/store-key"
 _KEY_AAD = b"strongroom/key/"
+ROTATION_BATCH = 1000
+
+Progress = Callable[[int, int], None]
+"""Called with (keys re-wrapped so far, keys to re-wrap in all)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """What a master-key rotation did."""
+
+    master_key_id: str
+    rewrapped: int
+    retired: tuple[str, ...]
+
+
+def _aad(key_id: UUID) -> bytes:
+    return _KEY_AAD + key_id.bytes
 
 
 class KeyRing:
     """Wraps, unwraps and looks up keys for one store."""
 
-    def __init__(self, master_key: bytes, recorder: KeyStoreRecorder) -> None:
-        kek = Sealer(master_key)
-        fingerprint = key_fingerprint(master_key)
-        meta = recorder.initialise_meta(
-            {"kek_id": fingerprint, "store_key": kek.seal(new_key(), _STORE_KEY_AAD)}
+    def __init__(
+        self,
+        master: MasterKeyProvider,
+        recorder: KeyStoreRecorder,
+        *,
+        previous: Sequence[MasterKeyProvider] = (),
+    ) -> None:
+        providers = {p.key_id: p for p in previous}
+        providers[master.key_id] = master
+        proposed = KeyChange(
+            STORE_KEY_ID, master.wrap(new_key(), _aad(STORE_KEY_ID)), master.key_id
         )
-        if not hmac.compare_digest(meta["kek_id"], fingerprint):
+        row, in_use = recorder.initialise_store(proposed, providers)
+        if row.kek not in providers:
             msg = "this store was created with a different master key"
             raise MasterKeyError(msg)
+        missing = sorted(in_use - providers.keys())
+        if missing:
+            msg = (
+                "this store's keys are partly wrapped under another master key "
+                f"({', '.join(missing)}): a master-key rotation is unfinished; open "
+                "it with the new key as STRONGROOM_MASTER_KEY and the old one as "
+                "STRONGROOM_MASTER_KEY_PREVIOUS, and run rotate-master-key"
+            )
+            raise MasterKeyError(msg)
         try:
-            store_key = kek.open(meta["store_key"], _STORE_KEY_AAD)
+            store_key = providers[row.kek].unwrap(row.wrapped, _aad(STORE_KEY_ID))
         except DecryptionError:
             msg = "the store key could not be unwrapped with this master key"
             raise MasterKeyError(msg) from None
-        self._kek = kek
+        self._master = master
+        self._providers = providers
         self._recorder = recorder
         self.store = Sealer(store_key)
         self._ids_key = derive(store_key, "reservation-ids")
         self._local = threading.local()
 
     def __repr__(self) -> str:
-        return "KeyRing(<keys hidden>)"
+        return f"KeyRing(master_key_id={self._master.key_id!r})"
+
+    @property
+    def master_key_id(self) -> str:
+        """The id of the master key new keys are wrapped under."""
+        return self._master.key_id
 
     # ----------------------------------------------------------- stream ids
 
@@ -66,17 +108,25 @@ class KeyRing:
     # ------------------------------------------------------- wrapping
 
     def wrap(self, key_id: UUID, material: bytes) -> KeyChange:
-        """A key-table insert of ``material`` wrapped under the master key."""
-        return KeyChange(key_id, self._kek.seal(material, _KEY_AAD + key_id.bytes))
+        """A key-table insert of ``material`` wrapped under the current master key."""
+        master = self._master
+        return KeyChange(key_id, master.wrap(material, _aad(key_id)), master.key_id)
 
-    def unwrap(self, key_id: UUID, wrapped: bytes) -> bytes:
+    def unwrap(self, key_id: UUID, row: KeyRow) -> bytes:
         """Key material of a key row (DecryptionError if the row was tampered with)."""
-        return self._kek.open(wrapped, _KEY_AAD + key_id.bytes)
+        provider = self._providers.get(row.kek)
+        if provider is None:
+            msg = (
+                f"a key is wrapped under master key {row.kek!r}, which this process "
+                "was not given (an unfinished or later rotation?)"
+            )
+            raise MasterKeyError(msg)
+        return provider.unwrap(row.wrapped, _aad(key_id))
 
     def fetch(self, key_ids: Iterable[UUID]) -> dict[UUID, bytes]:
         """Key material of the given ids that have a live key row."""
         rows = self._recorder.select_wrapped_keys(list(key_ids))
-        return {key_id: self.unwrap(key_id, wrapped) for key_id, wrapped in rows.items()}
+        return {key_id: self.unwrap(key_id, row) for key_id, row in rows.items()}
 
     # ------------------------------------------------------- data keys
 
@@ -113,8 +163,13 @@ class KeyRing:
             material = found.get(key_id)
             cache[key_id] = None if material is None else Sealer(material)
 
-    def data_key(self, key_id: UUID) -> Sealer | None:
-        """The data key of an aggregate, or None once it has been shredded."""
+    def data_key(self, key_id: UUID, *, create: bool = False) -> Sealer | None:
+        """The data key of an aggregate, or None once it has been shredded.
+
+        strongroom's own data keys are created with their aggregate (``staged``),
+        never on demand, so ``create`` is ignored here.
+        """
+        del create
         pending = self._pending()
         if key_id in pending:
             return pending[key_id]
@@ -138,3 +193,74 @@ class KeyRing:
         if pending is None:
             pending = self._local.pending = {}
         return pending
+
+    # ------------------------------------------------------- rotation
+
+    def rotate(
+        self,
+        new: MasterKeyProvider | None = None,
+        *,
+        batch_size: int = ROTATION_BATCH,
+        progress: Progress | None = None,
+    ) -> Rotation:
+        """Re-wrap every key row under ``new`` (default: the current master key).
+
+        Resumable: an interrupted rotation leaves every row readable under the old
+        or the new key, and running it again finishes the job. Events are never read.
+        """
+        recorder = self._recorder
+        if new is not None and new.key_id != self._master.key_id:
+            recorder.register_kek(new.key_id)
+            self._providers[new.key_id] = new
+            self._master = new
+        target = self._master
+        done = 0
+        # Rows written meanwhile by processes still on an old key are caught by the
+        # next pass; the old key is retired only once a pass finds nothing.
+        for _ in range(100):
+            counts = recorder.count_keys_by_kek()
+            total = done + sum(n for kek, n in counts.items() if kek != target.key_id)
+            if progress is not None:
+                progress(done, total)
+            if total == done:
+                break
+            for kek in sorted(counts.keys() - {target.key_id}):
+                done += self._rewrap_all(kek, target, batch_size, done, total, progress)
+        else:
+            msg = "keys kept appearing under an old master key; rotation gave up"
+            raise MasterKeyError(msg)
+        retired = tuple(
+            kek
+            for kek in sorted(recorder.select_keks() - {target.key_id})
+            if recorder.retire_kek(kek)
+        )
+        return Rotation(master_key_id=target.key_id, rewrapped=done, retired=retired)
+
+    def _rewrap_all(
+        self,
+        kek: str,
+        target: MasterKeyProvider,
+        batch_size: int,
+        done: int,
+        total: int,
+        progress: Progress | None,
+    ) -> int:
+        moved = 0
+        after: UUID | None = None
+        while rows := self._recorder.select_keys_wrapped_by(
+            kek, after=after, limit=batch_size
+        ):
+            batch = [
+                (
+                    key_id,
+                    kek,
+                    target.wrap(self.unwrap(key_id, KeyRow(wrapped, kek)), _aad(key_id)),
+                    target.key_id,
+                )
+                for key_id, wrapped in rows
+            ]
+            moved += self._recorder.rewrap_keys(batch)
+            after = rows[-1][0]
+            if progress is not None:
+                progress(done + moved, total)
+        return moved

@@ -1,34 +1,53 @@
 """Application recorders that keep the key store beside the events, atomically.
 
-The key table lives outside the events table. Key rows are inserted and deleted in
-the same transaction as the events they go with: callers pass ``key_changes`` to
-``Application.save(...)``, eventsourcing hands them to ``_insert_events``, and the
-rows are written before the events under the same transaction, so a failed insert
-of the events (a duplicate name, a lost race) leaves no key behind, and a committed
-``Deleted`` event never leaves its data key alive.
+The key store is three tables outside the events table:
+
+- ``strongroom_keys``: one wrapped key per row (data keys, aggregate keys, the
+  store key), with the id of the master key that wrapped it;
+- ``strongroom_key_index``: one row per aggregate key id ever issued (the
+  reSolve-style ``idx``), kept as a tombstone after the key is destroyed;
+- ``strongroom_meta``: the master keys the store's keys are wrapped under, and
+  counters.
+
+Key rows are inserted and deleted in the same transaction as the events they go
+with: callers pass ``key_changes`` (and ``key_index``) to ``Application.save(...)``,
+eventsourcing hands them to ``_insert_events``, and the rows are written before the
+events under the same transaction, so a failed insert of the events (a duplicate
+name, a lost race) leaves no key behind, and a committed ``Deleted`` event never
+leaves its data key alive.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteCursor,
+    SQLiteDatastore,
+)
 from eventsourcing.utils import retry
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 if TYPE_CHECKING:
     from eventsourcing.persistence import StoredEvent
     from psycopg import Cursor
     from psycopg.rows import DictRow
 
+EVENTS_TABLE = "strongroom_events"
 KEYS_TABLE = "strongroom_keys"
+KEY_INDEX_TABLE = "strongroom_key_index"
 META_TABLE = "strongroom_meta"
+STORE_KEY_ID = UUID(int=0)
+"""The key row of the store key (random and v4 ids can never be the nil UUID)."""
+KEK_PREFIX = "kek:"
+_KEY_IDX = "key_idx"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,59 +56,211 @@ class KeyChange:
 
     key_id: UUID
     wrapped: bytes | None = None
+    kek: str | None = None
 
     def __repr__(self) -> str:
         action = "delete" if self.wrapped is None else "insert"
         return f"KeyChange({action} {self.key_id})"
 
 
+@dataclass(frozen=True, slots=True)
+class KeyIndexChange:
+    """Issue an aggregate key id (``sealed_key_id`` given) or mark it shredded.
+
+    An issued id gets the next ``idx``, or ``idx`` itself when that is higher (an
+    import keeps its source's numbering where it can).
+    """
+
+    id: UUID
+    sealed_key_id: bytes | None = None
+    idx: int | None = None
+    deleted: bool = False
+
+
+class KeyRow(NamedTuple):
+    """A wrapped key and the id of the master key that wrapped it."""
+
+    wrapped: bytes
+    kek: str
+
+
+class IndexRow(NamedTuple):
+    """One issued aggregate key id, with its wrapped key unless it was shredded."""
+
+    idx: int
+    id: UUID
+    sealed_key_id: bytes
+    key: KeyRow | None
+
+
 class KeyStoreRecorder(Protocol):
-    """What the key ring needs from a recorder."""
+    """What the key ring and the key API need from a recorder."""
 
-    def select_wrapped_keys(self, key_ids: Sequence[UUID]) -> dict[UUID, bytes]:
+    def select_wrapped_keys(self, key_ids: Sequence[UUID]) -> dict[UUID, KeyRow]:
         """Wrapped keys of the given ids that exist."""
+        ...
 
-    def initialise_meta(self, defaults: Mapping[str, bytes]) -> dict[str, bytes]:
-        """Insert missing metadata entries, then return all of them."""
+    def initialise_store(
+        self, store_key: KeyChange, available: Iterable[str]
+    ) -> tuple[KeyRow, set[str]]:
+        """Create the store key unless one exists, register the wrapping master key
+        if the store key is under an available one, and return the store key row
+        and every master key id the store's keys are wrapped under.
+        """
+        ...
+
+    def register_kek(self, kek: str) -> None:
+        """Record that keys may now be wrapped under ``kek``."""
+        ...
+
+    def select_keks(self) -> set[str]:
+        """Every master key id the store's keys may be wrapped under."""
+        ...
+
+    def select_key_index(
+        self,
+        *,
+        start: int,
+        limit: int,
+        skip: int = 0,
+        ids: Sequence[UUID] | None = None,
+        include_deleted: bool = False,
+    ) -> list[IndexRow]:
+        """Issued key ids with ``idx >= start`` in idx order."""
+        ...
+
+    def count_key_index(self) -> tuple[int, int]:
+        """How many key ids were issued, and how many of them are shredded."""
+        ...
+
+    def select_keys_wrapped_by(
+        self, kek: str, *, after: UUID | None, limit: int
+    ) -> list[tuple[UUID, bytes]]:
+        """Key rows wrapped under ``kek``, in id order after ``after``."""
+        ...
+
+    def rewrap_keys(self, rows: Sequence[tuple[UUID, str, bytes, str]]) -> int:
+        """Replace ``(id, old kek, wrapped, new kek)`` rows still under the old kek."""
+        ...
+
+    def count_keys_by_kek(self) -> dict[str, int]:
+        """How many key rows each master key wraps."""
+        ...
+
+    def retire_kek(self, kek: str) -> bool:
+        """Forget a master key id if no key row is wrapped under it any more."""
+        ...
+
+
+def _may_register(store_key: KeyRow, keks: set[str], available: Iterable[str]) -> bool:
+    # Only an opener that can unwrap everything may add its master key: a wrong key
+    # must never leave a mark that later openers would then require.
+    usable = set(available)
+    return store_key.kek in usable and keks <= usable
 
 
 def _key_changes(kwargs: Mapping[str, Any]) -> Iterable[KeyChange]:
     return kwargs.get("key_changes") or ()
 
 
+def _index_changes(kwargs: Mapping[str, Any]) -> Iterable[KeyIndexChange]:
+    return kwargs.get("key_index") or ()
+
+
 class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
     """PostgreSQL events table plus key store (key rows commit with the events)."""
 
     def __init__(
-        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+        self, datastore: PostgresDatastore, *, events_table_name: str = EVENTS_TABLE
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         schema = Identifier(self.datastore.schema)
-        keys = Identifier(KEYS_TABLE)
-        meta = Identifier(META_TABLE)
+
+        def sql(text: str) -> Composed:
+            return SQL(text).format(
+                keys=SQL("{}.{}").format(schema, Identifier(KEYS_TABLE)),
+                index=SQL("{}.{}").format(schema, Identifier(KEY_INDEX_TABLE)),
+                meta=SQL("{}.{}").format(schema, Identifier(META_TABLE)),
+                counters=SQL("{}.{}").format(schema, Identifier("strongroom_counters")),
+                kek_index=Identifier(KEYS_TABLE + "_kek_idx"),
+            )
+
         self.sql_create_statements.extend(
             [
-                SQL(
-                    "CREATE TABLE IF NOT EXISTS {}.{} ("
-                    "id uuid PRIMARY KEY, wrapped bytea NOT NULL)"
-                ).format(schema, keys),
-                SQL(
-                    "CREATE TABLE IF NOT EXISTS {}.{} ("
+                sql(
+                    "CREATE TABLE IF NOT EXISTS {keys} ("
+                    "id uuid PRIMARY KEY, wrapped bytea NOT NULL, kek text NOT NULL)"
+                ),
+                sql("CREATE INDEX IF NOT EXISTS {kek_index} ON {keys} (kek, id)"),
+                sql(
+                    "CREATE TABLE IF NOT EXISTS {index} ("
+                    "idx bigint PRIMARY KEY, id uuid NOT NULL UNIQUE, "
+                    "key_id bytea NOT NULL, deleted boolean NOT NULL DEFAULT false)"
+                ),
+                sql(
+                    "CREATE TABLE IF NOT EXISTS {meta} ("
                     "name text PRIMARY KEY, value bytea NOT NULL)"
-                ).format(schema, meta),
+                ),
+                sql(
+                    "CREATE TABLE IF NOT EXISTS {counters} ("
+                    "name text PRIMARY KEY, value bigint NOT NULL)"
+                ),
+                SQL(
+                    "INSERT INTO {}.{} (name, value) VALUES ({}, 0) ON CONFLICT DO NOTHING"
+                ).format(schema, Identifier("strongroom_counters"), _KEY_IDX),
             ]
         )
-        self._insert_key = SQL("INSERT INTO {}.{} (id, wrapped) VALUES (%s, %s)").format(
-            schema, keys
+        self._insert_key = sql("INSERT INTO {keys} (id, wrapped, kek) VALUES (%s, %s, %s)")
+        self._delete_key = sql("DELETE FROM {keys} WHERE id = %s")
+        self._select_keys = sql("SELECT id, wrapped, kek FROM {keys} WHERE id = ANY(%s)")
+        # The counter row's lock is held to commit, so idx order is commit order: a
+        # reader paging by idx can never miss an id committed after its page.
+        self._issue_key_id = sql(
+            "WITH n AS (UPDATE {counters} SET value = GREATEST(value + 1, %s) "
+            "WHERE name = '" + _KEY_IDX + "' RETURNING value) "
+            "INSERT INTO {index} (idx, id, key_id, deleted) "
+            "SELECT n.value, %s, %s, %s FROM n"
         )
-        self._delete_key = SQL("DELETE FROM {}.{} WHERE id = %s").format(schema, keys)
-        self._select_keys = SQL("SELECT id, wrapped FROM {}.{} WHERE id = ANY(%s)").format(
-            schema, keys
+        self._shred_key_id = sql("UPDATE {index} SET deleted = true WHERE id = %s")
+        self._insert_store_key = sql(
+            "INSERT INTO {keys} (id, wrapped, kek) VALUES (%s, %s, %s) "
+            "ON CONFLICT DO NOTHING"
         )
-        self._insert_meta = SQL(
-            "INSERT INTO {}.{} (name, value) VALUES (%s, %s) ON CONFLICT DO NOTHING"
-        ).format(schema, meta)
-        self._select_meta = SQL("SELECT name, value FROM {}.{}").format(schema, meta)
+        self._insert_meta = sql(
+            "INSERT INTO {meta} (name, value) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+        )
+        self._select_keks = sql("SELECT name FROM {meta} WHERE name LIKE 'kek:%%'")
+        self._select_index = {
+            (with_ids, deleted): sql(
+                "SELECT i.idx, i.id, i.key_id, k.wrapped, k.kek FROM {index} i "
+                "LEFT JOIN {keys} k ON k.id = i.id WHERE i.idx >= %s"
+                + (" AND i.id = ANY(%s)" if with_ids else "")
+                + ("" if deleted else " AND NOT i.deleted")
+                + " ORDER BY i.idx LIMIT %s OFFSET %s"
+            )
+            for with_ids in (False, True)
+            for deleted in (False, True)
+        }
+        self._count_index = sql(
+            "SELECT count(*) AS total, count(*) FILTER (WHERE deleted) AS deleted "
+            "FROM {index}"
+        )
+        self._select_by_kek = {
+            first: sql(
+                "SELECT id, wrapped FROM {keys} WHERE kek = %s AND id "
+                + (">=" if first else ">")
+                + " %s ORDER BY id LIMIT %s"
+            )
+            for first in (True, False)
+        }
+        self._rewrap = sql(
+            "UPDATE {keys} SET wrapped = %s, kek = %s WHERE id = %s AND kek = %s"
+        )
+        self._count_by_kek = sql("SELECT kek, count(*) AS n FROM {keys} GROUP BY kek")
+        self._retire = sql(
+            "DELETE FROM {meta} WHERE name = %s "
+            "AND NOT EXISTS (SELECT 1 FROM {keys} WHERE kek = %s)"
+        )
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
@@ -134,38 +305,155 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                 curs.execute(self._delete_key, (change.key_id,), prepare=True)
             else:
                 curs.execute(
-                    self._insert_key, (change.key_id, change.wrapped), prepare=True
+                    self._insert_key,
+                    (change.key_id, change.wrapped, change.kek),
+                    prepare=True,
+                )
+        for item in _index_changes(kwargs):
+            if item.sealed_key_id is None:
+                curs.execute(self._shred_key_id, (item.id,), prepare=True)
+            else:
+                curs.execute(
+                    self._issue_key_id,
+                    (item.idx, item.id, item.sealed_key_id, item.deleted),
+                    prepare=True,
                 )
         super()._insert_events(curs, stored_events, **kwargs)
 
-    def select_wrapped_keys(self, key_ids: Sequence[UUID]) -> dict[UUID, bytes]:
+    def select_wrapped_keys(self, key_ids: Sequence[UUID]) -> dict[UUID, KeyRow]:
         """Wrapped keys of the given ids that exist."""
         if not key_ids:
             return {}
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self._select_keys, (list(key_ids),), prepare=True)
-            return {row["id"]: bytes(row["wrapped"]) for row in curs.fetchall()}
+            return {
+                row["id"]: KeyRow(bytes(row["wrapped"]), row["kek"])
+                for row in curs.fetchall()
+            }
 
-    def initialise_meta(self, defaults: Mapping[str, bytes]) -> dict[str, bytes]:
-        """Insert missing metadata entries (first opener wins), then read them all."""
+    def initialise_store(
+        self, store_key: KeyChange, available: Iterable[str]
+    ) -> tuple[KeyRow, set[str]]:
+        """See ``KeyStoreRecorder.initialise_store``."""
         with self.datastore.transaction(commit=True) as curs:
-            for name, value in defaults.items():
-                curs.execute(self._insert_meta, (name, value))
-            curs.execute(self._select_meta)
-            return {row["name"]: bytes(row["value"]) for row in curs.fetchall()}
+            curs.execute(
+                self._insert_store_key,
+                (store_key.key_id, store_key.wrapped, store_key.kek),
+            )
+            curs.execute(self._select_keys, ([store_key.key_id],))
+            row = curs.fetchone()
+            assert row is not None
+            found = KeyRow(bytes(row["wrapped"]), row["kek"])
+            curs.execute(self._select_keks)
+            keks = {r["name"][len(KEK_PREFIX) :] for r in curs.fetchall()}
+            if _may_register(found, keks, available):
+                curs.execute(self._insert_meta, (KEK_PREFIX + str(store_key.kek), b""))
+                keks.add(str(store_key.kek))
+        return found, keks
+
+    def register_kek(self, kek: str) -> None:
+        """Record that keys may now be wrapped under ``kek``."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._insert_meta, (KEK_PREFIX + kek, b""))
+
+    def select_keks(self) -> set[str]:
+        """Every master key id the store's keys may be wrapped under."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_keks)
+            return {r["name"][len(KEK_PREFIX) :] for r in curs.fetchall()}
+
+    def select_key_index(
+        self,
+        *,
+        start: int,
+        limit: int,
+        skip: int = 0,
+        ids: Sequence[UUID] | None = None,
+        include_deleted: bool = False,
+    ) -> list[IndexRow]:
+        """Issued key ids with ``idx >= start`` in idx order."""
+        statement = self._select_index[ids is not None, include_deleted]
+        params: list[Any] = [start]
+        if ids is not None:
+            params.append(list(ids))
+        params += [limit, skip]
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, params, prepare=True)
+            return [
+                IndexRow(
+                    row["idx"],
+                    row["id"],
+                    bytes(row["key_id"]),
+                    None
+                    if row["wrapped"] is None
+                    else KeyRow(bytes(row["wrapped"]), row["kek"]),
+                )
+                for row in curs.fetchall()
+            ]
+
+    def count_key_index(self) -> tuple[int, int]:
+        """How many key ids were issued, and how many of them are shredded."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._count_index)
+            row = curs.fetchone()
+            assert row is not None
+            return int(row["total"]), int(row["deleted"])
+
+    def select_keys_wrapped_by(
+        self, kek: str, *, after: UUID | None, limit: int
+    ) -> list[tuple[UUID, bytes]]:
+        """Key rows wrapped under ``kek``, in id order after ``after``."""
+        statement = self._select_by_kek[after is None]
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (kek, after or STORE_KEY_ID, limit))
+            return [(row["id"], bytes(row["wrapped"])) for row in curs.fetchall()]
+
+    def rewrap_keys(self, rows: Sequence[tuple[UUID, str, bytes, str]]) -> int:
+        """Replace ``(id, old kek, wrapped, new kek)`` rows still under the old kek."""
+        changed = 0
+        with self.datastore.transaction(commit=True) as curs:
+            for key_id, old, wrapped, new in rows:
+                curs.execute(self._rewrap, (wrapped, new, key_id, old), prepare=True)
+                changed += curs.rowcount
+        return changed
+
+    def count_keys_by_kek(self) -> dict[str, int]:
+        """How many key rows each master key wraps."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._count_by_kek)
+            return {row["kek"]: int(row["n"]) for row in curs.fetchall()}
+
+    def retire_kek(self, kek: str) -> bool:
+        """Forget a master key id if no key row is wrapped under it any more."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._retire, (KEK_PREFIX + kek, kek))
+            return curs.rowcount > 0
 
 
 class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
     """SQLite events table plus key store (key rows commit with the events)."""
 
+    def __init__(
+        self, datastore: SQLiteDatastore, events_table_name: str = EVENTS_TABLE
+    ) -> None:
+        super().__init__(datastore, events_table_name)
+
     def construct_create_table_statements(self) -> list[str]:
-        """The events table, the key table and the store's metadata table."""
+        """The events table and the key store's tables."""
         return [
             *super().construct_create_table_statements(),
             f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} ("
-            "id TEXT PRIMARY KEY, wrapped BLOB NOT NULL) WITHOUT ROWID",
+            "id TEXT PRIMARY KEY, wrapped BLOB NOT NULL, kek TEXT NOT NULL) WITHOUT ROWID",
+            f"CREATE INDEX IF NOT EXISTS {KEYS_TABLE}_kek_idx ON {KEYS_TABLE} (kek, id)",
+            f"CREATE TABLE IF NOT EXISTS {KEY_INDEX_TABLE} ("
+            "idx INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, key_id BLOB NOT NULL, "
+            "deleted INTEGER NOT NULL DEFAULT 0)",
             f"CREATE TABLE IF NOT EXISTS {META_TABLE} ("
             "name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
+            "CREATE TABLE IF NOT EXISTS strongroom_counters ("
+            "name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+            "INSERT OR IGNORE INTO strongroom_counters (name, value) "
+            f"VALUES ('{_KEY_IDX}', 0)",
         ]
 
     def _insert_events(
@@ -179,30 +467,176 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
                 c.execute(f"DELETE FROM {KEYS_TABLE} WHERE id = ?", (change.key_id.hex,))
             else:
                 c.execute(
-                    f"INSERT INTO {KEYS_TABLE} (id, wrapped) VALUES (?, ?)",
-                    (change.key_id.hex, change.wrapped),
+                    f"INSERT INTO {KEYS_TABLE} (id, wrapped, kek) VALUES (?, ?, ?)",
+                    (change.key_id.hex, change.wrapped, change.kek),
                 )
+        for item in _index_changes(kwargs):
+            if item.sealed_key_id is None:
+                c.execute(
+                    f"UPDATE {KEY_INDEX_TABLE} SET deleted = 1 WHERE id = ?",
+                    (item.id.hex,),
+                )
+                continue
+            # Writers are serialised by SQLite, so idx order is commit order.
+            c.execute(
+                "UPDATE strongroom_counters SET value = MAX(value + 1, ?) "
+                "WHERE name = ? RETURNING value",
+                (item.idx or 0, _KEY_IDX),
+            )
+            (idx,) = c.fetchone()
+            c.execute(
+                f"INSERT INTO {KEY_INDEX_TABLE} (idx, id, key_id, deleted) "
+                "VALUES (?, ?, ?, ?)",
+                (idx, item.id.hex, item.sealed_key_id, int(item.deleted)),
+            )
         return super()._insert_events(c, stored_events, **kwargs)
 
-    def select_wrapped_keys(self, key_ids: Sequence[UUID]) -> dict[UUID, bytes]:
+    def select_wrapped_keys(self, key_ids: Sequence[UUID]) -> dict[UUID, KeyRow]:
         """Wrapped keys of the given ids that exist."""
         if not key_ids:
             return {}
-        marks = ",".join("?" * len(key_ids))
+        found: dict[UUID, KeyRow] = {}
         with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                f"SELECT id, wrapped FROM {KEYS_TABLE} WHERE id IN ({marks})",
-                [key_id.hex for key_id in key_ids],
-            )
-            return {UUID(row["id"]): bytes(row["wrapped"]) for row in c.fetchall()}
+            for chunk in _chunks(key_ids, 500):
+                marks = ",".join("?" * len(chunk))
+                c.execute(
+                    f"SELECT id, wrapped, kek FROM {KEYS_TABLE} WHERE id IN ({marks})",
+                    [key_id.hex for key_id in chunk],
+                )
+                for row in c.fetchall():
+                    found[UUID(row["id"])] = KeyRow(bytes(row["wrapped"]), row["kek"])
+        return found
 
-    def initialise_meta(self, defaults: Mapping[str, bytes]) -> dict[str, bytes]:
-        """Insert missing metadata entries (first opener wins), then read them all."""
+    def initialise_store(
+        self, store_key: KeyChange, available: Iterable[str]
+    ) -> tuple[KeyRow, set[str]]:
+        """See ``KeyStoreRecorder.initialise_store``."""
         with self.datastore.transaction(commit=True) as c:
-            for name, value in defaults.items():
+            c.execute(
+                f"INSERT OR IGNORE INTO {KEYS_TABLE} (id, wrapped, kek) VALUES (?, ?, ?)",
+                (store_key.key_id.hex, store_key.wrapped, store_key.kek),
+            )
+            c.execute(
+                f"SELECT wrapped, kek FROM {KEYS_TABLE} WHERE id = ?",
+                (store_key.key_id.hex,),
+            )
+            row = c.fetchone()
+            found = KeyRow(bytes(row["wrapped"]), row["kek"])
+            c.execute(f"SELECT name FROM {META_TABLE} WHERE name LIKE 'kek:%'")
+            keks = {r["name"][len(KEK_PREFIX) :] for r in c.fetchall()}
+            if _may_register(found, keks, available):
                 c.execute(
                     f"INSERT OR IGNORE INTO {META_TABLE} (name, value) VALUES (?, ?)",
-                    (name, value),
+                    (KEK_PREFIX + str(store_key.kek), b""),
                 )
-            c.execute(f"SELECT name, value FROM {META_TABLE}")
-            return {row["name"]: bytes(row["value"]) for row in c.fetchall()}
+                keks.add(str(store_key.kek))
+        return found, keks
+
+    def register_kek(self, kek: str) -> None:
+        """Record that keys may now be wrapped under ``kek``."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"INSERT OR IGNORE INTO {META_TABLE} (name, value) VALUES (?, ?)",
+                (KEK_PREFIX + kek, b""),
+            )
+
+    def select_keks(self) -> set[str]:
+        """Every master key id the store's keys may be wrapped under."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT name FROM {META_TABLE} WHERE name LIKE 'kek:%'")
+            return {r["name"][len(KEK_PREFIX) :] for r in c.fetchall()}
+
+    def select_key_index(
+        self,
+        *,
+        start: int,
+        limit: int,
+        skip: int = 0,
+        ids: Sequence[UUID] | None = None,
+        include_deleted: bool = False,
+    ) -> list[IndexRow]:
+        """Issued key ids with ``idx >= start`` in idx order."""
+        where = "i.idx >= ?"
+        params: list[Any] = [start]
+        if ids is not None:
+            if not ids:
+                return []
+            where += f" AND i.id IN ({','.join('?' * len(ids))})"
+            params += [key_id.hex for key_id in ids]
+        if not include_deleted:
+            where += " AND NOT i.deleted"
+        params += [limit, skip]
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT i.idx, i.id, i.key_id, k.wrapped, k.kek "
+                f"FROM {KEY_INDEX_TABLE} i LEFT JOIN {KEYS_TABLE} k ON k.id = i.id "
+                f"WHERE {where} ORDER BY i.idx LIMIT ? OFFSET ?",
+                params,
+            )
+            return [
+                IndexRow(
+                    row["idx"],
+                    UUID(row["id"]),
+                    bytes(row["key_id"]),
+                    None
+                    if row["wrapped"] is None
+                    else KeyRow(bytes(row["wrapped"]), row["kek"]),
+                )
+                for row in c.fetchall()
+            ]
+
+    def count_key_index(self) -> tuple[int, int]:
+        """How many key ids were issued, and how many of them are shredded."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT count(*) AS total, coalesce(sum(deleted), 0) AS deleted "
+                f"FROM {KEY_INDEX_TABLE}"
+            )
+            row = c.fetchone()
+            return int(row["total"]), int(row["deleted"])
+
+    def select_keys_wrapped_by(
+        self, kek: str, *, after: UUID | None, limit: int
+    ) -> list[tuple[UUID, bytes]]:
+        """Key rows wrapped under ``kek``, in id order after ``after``."""
+        # Hex ids sort like the UUIDs; the store key (all zeros) comes first.
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT id, wrapped FROM {KEYS_TABLE} WHERE kek = ? AND id > ? "
+                "ORDER BY id LIMIT ?",
+                (kek, "" if after is None else after.hex, limit),
+            )
+            return [(UUID(row["id"]), bytes(row["wrapped"])) for row in c.fetchall()]
+
+    def rewrap_keys(self, rows: Sequence[tuple[UUID, str, bytes, str]]) -> int:
+        """Replace ``(id, old kek, wrapped, new kek)`` rows still under the old kek."""
+        changed = 0
+        with self.datastore.transaction(commit=True) as c:
+            for key_id, old, wrapped, new in rows:
+                c.execute(
+                    f"UPDATE {KEYS_TABLE} SET wrapped = ?, kek = ? WHERE id = ? AND kek = ?",
+                    (wrapped, new, key_id.hex, old),
+                )
+                changed += c.rowcount
+        return changed
+
+    def count_keys_by_kek(self) -> dict[str, int]:
+        """How many key rows each master key wraps."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT kek, count(*) AS n FROM {KEYS_TABLE} GROUP BY kek")
+            return {row["kek"]: int(row["n"]) for row in c.fetchall()}
+
+    def retire_kek(self, kek: str) -> bool:
+        """Forget a master key id if no key row is wrapped under it any more."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"DELETE FROM {META_TABLE} WHERE name = ? "
+                f"AND NOT EXISTS (SELECT 1 FROM {KEYS_TABLE} WHERE kek = ?)",
+                (KEK_PREFIX + kek, kek),
+            )
+            return c.rowcount > 0
+
+
+def _chunks(items: Sequence[UUID], size: int) -> Iterable[Sequence[UUID]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

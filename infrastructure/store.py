@@ -15,6 +15,7 @@ from psycopg.conninfo import conninfo_to_dict
 from strongroom.domain.errors import ValidationError
 from strongroom.infrastructure.keys import KeyRing
 from strongroom.infrastructure.mapper import ShreddingMapper
+from strongroom.infrastructure.master_key import MasterKeyProvider
 from strongroom.infrastructure.recorders import PostgresKeyStoreRecorder
 
 ViewFactory = Callable[[Any], Any]
@@ -87,12 +88,21 @@ class StrongroomApplication(Application[UUID]):
     name = "strongroom"
 
     def __init__(
-        self, env: EnvType, *, master_key: bytes, views: Sequence[ViewFactory] = ()
+        self,
+        env: EnvType,
+        *,
+        master_key: MasterKeyProvider,
+        previous_master_keys: Sequence[MasterKeyProvider] = (),
+        views: Sequence[ViewFactory] = (),
     ) -> None:
         super().__init__(env)
         try:
             self.views = self.create_tables(views)
-            self.keys = KeyRing(master_key, self.recorder)  # type: ignore[arg-type]
+            self.keys = KeyRing(
+                master_key,
+                self.recorder,  # type: ignore[arg-type]
+                previous=previous_master_keys,
+            )
         except BaseException:
             self.close()
             raise

@@ -54,8 +54,11 @@ from strongroom.domain.secret import (
 from strongroom.domain.validation import Value
 from strongroom.infrastructure.crypto import new_key
 from strongroom.infrastructure.master_key import (
+    CommandKeyProvider,
+    MasterKeyProvider,
+    RawKeyProvider,
+    as_provider,
     create_key_file,
-    parse_master_key,
     read_key_file,
 )
 from strongroom.infrastructure.recorders import KeyChange
@@ -104,22 +107,45 @@ def _redact(url: str) -> str:
 
 
 def _resolve_master_key(
-    master_key: bytes | str | None, settings: Settings, *, embedded: bool
-) -> bytes:
+    master_key: MasterKeyProvider | bytes | str | None,
+    settings: Settings,
+    *,
+    embedded: bool,
+) -> MasterKeyProvider:
     if master_key is not None:
-        return parse_master_key(master_key)
+        return as_provider(master_key)
     if settings.master_key is not None:
-        return parse_master_key(settings.master_key.get_secret_value())
+        return RawKeyProvider(settings.master_key.get_secret_value())
     if settings.master_key_file is not None:
-        return read_key_file(settings.master_key_file.expanduser())
+        return RawKeyProvider(read_key_file(settings.master_key_file.expanduser()))
+    if settings.master_key_command is not None:
+        return CommandKeyProvider(settings.master_key_command)
     if embedded:
         path = settings.data_dir() / MASTER_KEY_FILENAME
-        return read_key_file(path) if path.exists() else create_key_file(path)
+        return RawKeyProvider(
+            read_key_file(path) if path.exists() else create_key_file(path)
+        )
     msg = (
-        "no master key: pass master_key=, or set STRONGROOM_MASTER_KEY "
-        "or STRONGROOM_MASTER_KEY_FILE"
+        "no master key: pass master_key=, or set STRONGROOM_MASTER_KEY, "
+        "STRONGROOM_MASTER_KEY_FILE or STRONGROOM_MASTER_KEY_COMMAND"
     )
     raise MasterKeyError(msg)
+
+
+def _resolve_previous_keys(
+    given: Iterable[MasterKeyProvider | bytes | str] | None, settings: Settings
+) -> list[MasterKeyProvider]:
+    if given is not None:
+        return [as_provider(key) for key in given]
+    found: list[MasterKeyProvider] = []
+    if settings.master_key_previous is not None:
+        found.append(RawKeyProvider(settings.master_key_previous.get_secret_value()))
+    if settings.master_key_previous_file is not None:
+        path = settings.master_key_previous_file.expanduser()
+        found.append(RawKeyProvider(read_key_file(path)))
+    if settings.master_key_previous_command is not None:
+        found.append(CommandKeyProvider(settings.master_key_previous_command))
+    return found
 
 
 class SecretsManager:
@@ -156,15 +182,21 @@ class SecretsManager:
         cls,
         url: str | None = None,
         *,
-        master_key: bytes | str | None = None,
+        master_key: MasterKeyProvider | bytes | str | None = None,
+        previous_master_keys: Iterable[MasterKeyProvider | bytes | str] | None = None,
         actor: str | None = None,
     ) -> SecretsManager:
-        """Open (creating if needed) the store at ``url``; see DESIGN.md §6."""
+        """Open (creating if needed) the store at ``url``; see DESIGN.md §6.
+
+        ``previous_master_keys`` (default: ``STRONGROOM_MASTER_KEY_PREVIOUS``) are
+        needed only while a master-key rotation is unfinished.
+        """
         settings = Settings()
         embedded = url is None and settings.database_url is None
         url = url or settings.database_url or settings.embedded_url()
         backend, env = parse_url(url)
         kek = _resolve_master_key(master_key, settings, embedded=embedded)
+        previous = _resolve_previous_keys(previous_master_keys, settings)
         view_class: type[SecretsView]
         if backend == "postgres":
             from strongroom.projections.postgres import PostgresSecretsView
@@ -174,7 +206,9 @@ class SecretsManager:
             from strongroom.projections.sqlite import SQLiteSecretsView
 
             view_class = SQLiteSecretsView
-        app = StrongroomApplication(env, master_key=kek, views=[view_class])
+        app = StrongroomApplication(
+            env, master_key=kek, previous_master_keys=previous, views=[view_class]
+        )
         (view,) = app.views
         return cls(app, view, backend=backend, location=_redact(url), actor=actor)
 

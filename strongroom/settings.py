@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     master_key: SecretStr | None = None
     master_key_file: Path | None = None
+    master_key_command: str | None = None
+    master_key_previous: SecretStr | None = None
+    master_key_previous_file: Path | None = None
+    master_key_previous_command: str | None = None
     home: Path | None = None
 
     def data_dir(self) -> Path:

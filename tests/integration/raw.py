@@ -19,8 +19,6 @@ def query(url: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[
             rows = conn.execute(statement, params).fetchall()
             conn.commit()
             return rows
-    # eventsourcing names the PostgreSQL events table after the application.
-    statement = statement.replace("stored_events", "strongroom_events")
     with psycopg.connect(url, autocommit=True) as conn:
         cur = conn.execute(statement.replace("?", "%s"), params)  # type: ignore[arg-type]
         return cur.fetchall() if cur.description else []

@@ -23,7 +23,7 @@ def _key_rows(url: str) -> int:
 
 
 def _event_rows(url: str) -> int:
-    return query(url, "SELECT count(*) FROM stored_events")[0][0]
+    return query(url, "SELECT count(*) FROM strongroom_events")[0][0]
 
 
 def test_create_writes_one_key_row_when_it_succeeds(sm: SecretsManager, store_url: str) -> None:
@@ -100,14 +100,14 @@ def test_a_bit_flipped_state_fails_authentication(sm: SecretsManager, store_url:
     oid = id_param(store_url, secret.id)
     (state,) = query(
         store_url,
-        "SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = 1",
+        "SELECT state FROM strongroom_events WHERE originator_id = ? AND originator_version = 1",
         (oid,),
     )[0]
     flipped = bytearray(state)
     flipped[-1] ^= 0x01
     query(
         store_url,
-        "UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 1",
+        "UPDATE strongroom_events SET state = ? WHERE originator_id = ? AND originator_version = 1",
         (bytes(flipped), oid),
     )
 
@@ -124,12 +124,12 @@ def test_a_state_copied_from_another_aggregate_fails_authentication(
     donor = sm.create("donor", "donor-value")
     (state,) = query(
         store_url,
-        "SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = 1",
+        "SELECT state FROM strongroom_events WHERE originator_id = ? AND originator_version = 1",
         (id_param(store_url, donor.id),),
     )[0]
     query(
         store_url,
-        "UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 1",
+        "UPDATE strongroom_events SET state = ? WHERE originator_id = ? AND originator_version = 1",
         (state, id_param(store_url, victim.id)),
     )
 

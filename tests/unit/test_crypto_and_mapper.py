@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
@@ -15,30 +16,71 @@ from strongroom.domain.secret import Secret, Shredded
 from strongroom.infrastructure.crypto import Sealer, derived_uuid, new_key
 from strongroom.infrastructure.keys import KeyRing
 from strongroom.infrastructure.mapper import ShreddingMapper
-from strongroom.infrastructure.master_key import parse_master_key
+from strongroom.infrastructure.master_key import RawKeyProvider, parse_master_key
+from strongroom.infrastructure.recorders import KeyChange, KeyRow
 
 
 class MemoryKeyStore:
-    """The key-store side of a recorder, in a dict."""
+    """The key-store side of a recorder, in dicts (what the key ring uses of it)."""
 
     def __init__(self) -> None:
-        self.rows: dict[UUID, bytes] = {}
-        self.meta: dict[str, bytes] = {}
+        self.rows: dict[UUID, KeyRow] = {}
+        self.keks: set[str] = set()
 
-    def select_wrapped_keys(self, key_ids: Sequence[UUID]) -> dict[UUID, bytes]:
+    def select_wrapped_keys(self, key_ids: Sequence[UUID]) -> dict[UUID, KeyRow]:
         return {k: self.rows[k] for k in key_ids if k in self.rows}
 
-    def initialise_meta(self, defaults: Mapping[str, bytes]) -> dict[str, bytes]:
-        for name, value in defaults.items():
-            self.meta.setdefault(name, value)
-        return dict(self.meta)
+    def initialise_store(
+        self, store_key: KeyChange, available: Iterable[str]
+    ) -> tuple[KeyRow, set[str]]:
+        assert store_key.wrapped is not None and store_key.kek is not None
+        found = self.rows.setdefault(
+            store_key.key_id, KeyRow(store_key.wrapped, store_key.kek)
+        )
+        if found.kek in set(available) and self.keks <= set(available):
+            self.keks.add(store_key.kek)
+        return found, set(self.keks)
+
+    def insert(self, change: KeyChange) -> None:
+        assert change.wrapped is not None and change.kek is not None
+        self.rows[change.key_id] = KeyRow(change.wrapped, change.kek)
+
+    def register_kek(self, kek: str) -> None:
+        self.keks.add(kek)
+
+    def select_keks(self) -> set[str]:
+        return set(self.keks)
+
+    def select_keys_wrapped_by(
+        self, kek: str, *, after: UUID | None, limit: int
+    ) -> list[tuple[UUID, bytes]]:
+        ids = sorted(k for k, row in self.rows.items() if row.kek == kek)
+        ids = [k for k in ids if after is None or k > after]
+        return [(k, self.rows[k].wrapped) for k in ids[:limit]]
+
+    def rewrap_keys(self, rows: Sequence[tuple[UUID, str, bytes, str]]) -> int:
+        changed = 0
+        for key_id, old, wrapped, new in rows:
+            if key_id in self.rows and self.rows[key_id].kek == old:
+                self.rows[key_id] = KeyRow(wrapped, new)
+                changed += 1
+        return changed
+
+    def count_keys_by_kek(self) -> dict[str, int]:
+        return dict(Counter(row.kek for row in self.rows.values()))
+
+    def retire_kek(self, kek: str) -> bool:
+        if kek in self.keks and kek not in self.count_keys_by_kek():
+            self.keks.discard(kek)
+            return True
+        return False
 
 
 def _mapper(store: MemoryKeyStore, kek: bytes) -> tuple[ShreddingMapper, KeyRing]:
     transcoder = JSONTranscoder()
     transcoder.register(UUIDAsHex())
     transcoder.register(DatetimeAsISO())
-    keys = KeyRing(kek, store)
+    keys = KeyRing(RawKeyProvider(kek), store)  # type: ignore[arg-type]
     return ShreddingMapper(transcoder, keys=keys), keys
 
 
@@ -72,9 +114,10 @@ def test_master_keys_are_parsed_from_raw_or_base64_when_given() -> None:
 
 def test_a_second_master_key_is_refused_when_the_store_has_one() -> None:
     store = MemoryKeyStore()
-    KeyRing(new_key(), store)
-    with pytest.raises(MasterKeyError):
-        KeyRing(new_key(), store)
+    KeyRing(RawKeyProvider(new_key()), store)  # type: ignore[arg-type]
+    with pytest.raises(MasterKeyError, match="different master key"):
+        KeyRing(RawKeyProvider(new_key()), store)  # type: ignore[arg-type]
+    assert len(store.keks) == 1
 
 
 def test_mapper_round_trips_and_seals_when_the_data_key_exists() -> None:
@@ -85,8 +128,7 @@ def test_mapper_round_trips_and_seals_when_the_data_key_exists() -> None:
         value="canary-value", actor="alice",
     )
     data_key = new_key()
-    change = keys.wrap(secret.id, data_key)
-    store.rows[change.key_id] = change.wrapped  # type: ignore[assignment]
+    store.insert(keys.wrap(secret.id, data_key))
     (event,) = secret.collect_events()
 
     stored = mapper.to_stored_event(event)
