@@ -46,6 +46,14 @@ class SecretDeletedError(StrongroomError):
     """The secret was deleted: its values are crypto-shredded."""
 
 
+class KeyDeletedError(SecretDeletedError):
+    """The aggregate key id was deleted: its key is shredded and never re-issued."""
+
+
+class AggregateShreddedError(SecretDeletedError):
+    """A host aggregate was forgotten: its events are crypto-shredded placeholders."""
+
+
 class SecretRevokedError(StrongroomError):
     """The secret is revoked: its value cannot be revealed until reinstated."""
 

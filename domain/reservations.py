@@ -67,6 +67,12 @@ class KeyReservation(Aggregate):
         key_id: str
         actor: str | None
 
+    class Imported(Created):
+        """KeyImported: the id was restored from an export, live or as a tombstone."""
+
+        TOPIC = "strongroom:KeyReservation.KeyImported.v1"
+        shredded: bool
+
     class KeyShredded(Aggregate.Event):
         """The key was destroyed; the id stays used."""
 
@@ -74,9 +80,9 @@ class KeyReservation(Aggregate):
         SHREDDABLE: ClassVar[bool] = False
         actor: str | None
 
-    def __init__(self, key_id: str, actor: str | None) -> None:
+    def __init__(self, key_id: str, actor: str | None, shredded: bool = False) -> None:
         self.key_id = key_id
-        self.shredded = False
+        self.shredded = shredded
 
     @classmethod
     def issue(
@@ -85,6 +91,26 @@ class KeyReservation(Aggregate):
         """Record that a key was set under ``key_id``."""
         return cls._create(
             cls.Created, id=reservation_id, timestamp=at, key_id=key_id, actor=actor
+        )
+
+    @classmethod
+    def restore(
+        cls,
+        *,
+        reservation_id: UUID,
+        key_id: str,
+        shredded: bool,
+        at: datetime,
+        actor: str | None,
+    ) -> KeyReservation:
+        """Record that ``key_id`` was imported (``shredded``: as a tombstone)."""
+        return cls._create(
+            cls.Imported,
+            id=reservation_id,
+            timestamp=at,
+            key_id=key_id,
+            actor=actor,
+            shredded=shredded,
         )
 
     def shred(self, *, at: datetime, actor: str | None) -> bool:

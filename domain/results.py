@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -105,3 +106,52 @@ class AuditEntry:
     namespace: str | None
     version: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """One aggregate key id of ``sm.keys``: its idx, id and secret (None if deleted)."""
+
+    idx: int
+    id: str
+    secret: str | None = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPage:
+    """A batch of ``load_secrets``; pass ``next_idx`` back as ``idx`` to go on."""
+
+    records: tuple[KeyRecord, ...]
+    next_idx: int | None
+
+    def __iter__(self) -> Iterator[KeyRecord]:
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStats:
+    """Counts of ``sm.keys``: every id ever issued, live ones and deleted ones."""
+
+    secret_count: int
+    set_secret_count: int
+    deleted_secret_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyImport:
+    """What ``import_secrets`` restored: live keys and tombstones."""
+
+    imported: int
+    tombstones: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """What a master-key rotation did: re-wrapped key rows and retired key ids."""
+
+    master_key_id: str
+    rewrapped: int
+    retired: tuple[str, ...]

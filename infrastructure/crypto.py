@@ -7,6 +7,8 @@ another row, position or purpose fails authentication.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -27,6 +29,20 @@ FORMAT_V1 = b"\x01"
 def new_key() -> bytes:
     """A fresh random 256-bit key."""
     return os.urandom(KEY_BYTES)
+
+
+def decode_key(value: object) -> bytes | None:
+    """32 raw bytes, or their base64 (str or bytes); None for anything else."""
+    if isinstance(value, bytes) and len(value) == KEY_BYTES:
+        return value
+    if not isinstance(value, (bytes, str)):
+        return None
+    try:
+        text = value.decode("ascii") if isinstance(value, bytes) else value
+        decoded = base64.b64decode(text.strip(), validate=True)
+    except (UnicodeDecodeError, binascii.Error, ValueError):
+        return None
+    return decoded if len(decoded) == KEY_BYTES else None
 
 
 class Sealer:

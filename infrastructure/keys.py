@@ -14,10 +14,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from uuid import UUID
 
 from strongroom.domain.errors import DecryptionError, MasterKeyError
+from strongroom.domain.results import Rotation
 from strongroom.infrastructure.crypto import Sealer, derive, derived_uuid, new_key
 from strongroom.infrastructure.master_key import MasterKeyProvider
 from strongroom.infrastructure.recorders import (
@@ -32,15 +32,6 @@ ROTATION_BATCH = 1000
 
 Progress = Callable[[int, int], None]
 """Called with (keys re-wrapped so far, keys to re-wrap in all)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Rotation:
-    """What a master-key rotation did."""
-
-    master_key_id: str
-    rewrapped: int
-    retired: tuple[str, ...]
 
 
 def _aad(key_id: UUID) -> bytes:

@@ -8,7 +8,6 @@ file, or from an operator's command (a KMS CLI); whichever it is, a
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 import shlex
 import subprocess
@@ -18,19 +17,19 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from strongroom.domain.errors import MasterKeyError
-from strongroom.infrastructure.crypto import KEY_BYTES, Sealer, key_fingerprint, new_key
+from strongroom.infrastructure.crypto import (
+    KEY_BYTES,
+    Sealer,
+    decode_key,
+    key_fingerprint,
+    new_key,
+)
 
 
 def parse_master_key(value: bytes | str) -> bytes:
     """32 raw bytes, or their base64 (str or bytes); MasterKeyError otherwise."""
-    if isinstance(value, bytes) and len(value) == KEY_BYTES:
-        return value
-    try:
-        text = value.decode("ascii") if isinstance(value, bytes) else value
-        decoded = base64.b64decode(text.strip(), validate=True)
-    except (UnicodeDecodeError, binascii.Error, ValueError):
-        decoded = b""
-    if len(decoded) != KEY_BYTES:
+    decoded = decode_key(value)
+    if decoded is None:
         msg = f"a master key must be {KEY_BYTES} bytes (raw, or base64-encoded)"
         raise MasterKeyError(msg) from None
     return decoded

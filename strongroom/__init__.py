@@ -2,8 +2,10 @@
 
 from strongroom.domain.errors import (
     AccessDeniedError,
+    AggregateShreddedError,
     ConflictError,
     DecryptionError,
+    KeyDeletedError,
     KeyReusedError,
     MasterKeyError,
     NameReservedError,
@@ -21,27 +23,49 @@ from strongroom.domain.results import (
     Action,
     AuditEntry,
     Cause,
+    KeyImport,
+    KeyPage,
+    KeyRecord,
+    KeyStats,
     Page,
+    Rotation,
     Secret,
     SecretStats,
     SecretVersion,
     Status,
 )
-from strongroom.manager import KeyAPI, SecretsManager
+from strongroom.infrastructure.master_key import (
+    CommandKeyProvider,
+    MasterKeyProvider,
+    RawKeyProvider,
+)
+from strongroom.keys import FieldEncryption, KeyAPI
+from strongroom.manager import SecretsManager
 from strongroom.settings import Settings
 
 __all__ = [
     "AccessDeniedError",
     "Action",
+    "AggregateShreddedError",
     "AuditEntry",
     "Cause",
+    "CommandKeyProvider",
     "ConflictError",
     "DecryptionError",
+    "FieldEncryption",
     "KeyAPI",
+    "KeyDeletedError",
+    "KeyImport",
+    "KeyPage",
+    "KeyRecord",
     "KeyReusedError",
+    "KeyStats",
     "MasterKeyError",
+    "MasterKeyProvider",
     "NameReservedError",
     "Page",
+    "RawKeyProvider",
+    "Rotation",
     "Secret",
     "SecretDeletedError",
     "SecretExistsError",

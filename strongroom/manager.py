@@ -11,13 +11,11 @@ from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from strongroom.domain import validation as check
 from strongroom.domain.errors import (
     AccessDeniedError,
-    KeyReusedError,
     MasterKeyError,
     NameReservedError,
     SecretDeletedError,
@@ -30,9 +28,10 @@ from strongroom.domain.errors import (
     VersionConflictError,
     describe,
 )
-from strongroom.domain.reservations import KeyReservation, NameReservation
+from strongroom.domain.reservations import NameReservation
 from strongroom.domain.results import (
     Action,
+    Rotation,
     AuditEntry,
     Cause,
     Page,
@@ -63,6 +62,7 @@ from strongroom.infrastructure.master_key import (
 )
 from strongroom.infrastructure.recorders import KeyChange
 from strongroom.infrastructure.store import StrongroomApplication, parse_url
+from strongroom.keys import KeyAPI
 from strongroom.projections.runner import CatchUp
 from strongroom.projections.secrets import (
     ACTIONS,
@@ -173,7 +173,7 @@ class SecretsManager:
         self._addresses: dict[UUID, UUID] = {}
         self._addresses_lock = threading.Lock()
         self._closed = False
-        self.keys = KeyAPI(self)
+        self.keys = KeyAPI(app, actor=self._actor)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -772,6 +772,32 @@ class SecretsManager:
         """Rebuild listing, stats and audit from the event log."""
         self._catch_up.rebuild()
 
+    def rotate_master_key(
+        self,
+        new_key: MasterKeyProvider | bytes | str | None = None,
+        *,
+        batch_size: int = 1000,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Rotation:
+        """Re-wrap every key of the store under ``new_key`` (default: the current key).
+
+        Runs in batches and never decrypts an event. Until it has finished, open the
+        store with the new key as master key and the old one as previous key; run
+        it again after a crash to finish. When it returns, the old master key wraps
+        nothing any more and can be destroyed, and with it every backup's copy of
+        shredded keys.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            msg = "invalid batch size: expected a positive int"
+            raise ValidationError(msg)
+        provider = None if new_key is None else as_provider(new_key)
+        return self._keys.rotate(provider, batch_size=batch_size, progress=progress)
+
+    @property
+    def master_key_id(self) -> str:
+        """The id (never the key) of the master key new keys are wrapped under."""
+        return self._keys.master_key_id
+
     # -------------------------------------------------------------- helpers
 
     def _who(self, actor: str | None) -> str | None:
@@ -827,67 +853,6 @@ class SecretsManager:
         assert isinstance(past, Secret)
         assert past.value is not None
         return past.value
-
-
-class KeyAPI:
-    """reSolve-style aggregate keys: one secret per id, ids never reused."""
-
-    def __init__(self, manager: SecretsManager) -> None:
-        self._manager = manager
-
-    def __repr__(self) -> str:
-        return "KeyAPI()"
-
-    def get_secret(self, key_id: str) -> str | None:
-        """The secret set under ``key_id``, or None (never set, or deleted)."""
-        keys = self._manager._keys
-        reservation_id = keys.key_reservation_id(check.check_key_id(key_id))
-        material = keys.fetch([reservation_id]).get(reservation_id)
-        return None if material is None else material.decode()
-
-    def set_secret(self, key_id: str, secret: str) -> None:
-        """Set the secret of a never-used id; KeyReusedError for any id used before."""
-        key_id = check.check_key_id(key_id)
-        if not isinstance(secret, str) or not secret:
-            msg = "invalid key secret: expected a non-empty str"
-            raise ValidationError(msg)
-        manager = self._manager
-        keys = manager._keys
-        reservation_id = keys.key_reservation_id(key_id)
-        reservation = KeyReservation.issue(
-            reservation_id=reservation_id,
-            key_id=key_id,
-            at=_now(),
-            actor=manager._actor,
-        )
-        try:
-            manager._app.save(
-                reservation,
-                key_changes=[keys.wrap(reservation_id, secret.encode())],
-            )
-        except IntegrityError:
-            raise KeyReusedError(f"key id {key_id!r} was used before") from None
-
-    def delete_secret(self, key_id: str) -> bool:
-        """Destroy the secret of ``key_id``: True once, then False."""
-        manager = self._manager
-        keys = manager._keys
-        reservation_id = keys.key_reservation_id(check.check_key_id(key_id))
-        for _ in range(MAX_WRITE_RETRIES):
-            try:
-                reservation = manager._app.repository.get(reservation_id)
-            except AggregateNotFoundError:
-                return False
-            if not reservation.shred(at=_now(), actor=manager._actor):
-                return False
-            try:
-                manager._app.save(
-                    reservation, key_changes=[KeyChange(reservation_id)]
-                )
-            except IntegrityError:
-                continue
-            return True
-        return False
 
 
 # ------------------------------------------------------------------ helpers

@@ -1,0 +1,447 @@
+"""The reSolve-style key API (``sm.keys``): one secret per aggregate id, ids never reused.
+
+Each id has a reservation stream in the event log (issued, imported, shredded) and
+a row in the key index that gives it its ``idx``; the secret itself lives only in
+the key table, wrapped under the master key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from strongroom.domain import validation as check
+from strongroom.domain.errors import (
+    DecryptionError,
+    KeyDeletedError,
+    KeyReusedError,
+    ValidationError,
+)
+from strongroom.domain.reservations import KeyReservation
+from strongroom.domain.results import KeyImport, KeyPage, KeyRecord, KeyStats
+from strongroom.infrastructure.crypto import Sealer, decode_key, derive, new_key
+from strongroom.infrastructure.recorders import KeyChange, KeyIndexChange, KeyStoreRecorder
+
+if TYPE_CHECKING:
+    from strongroom.infrastructure.keys import KeyRing
+    from strongroom.infrastructure.store import StrongroomApplication
+
+MAX_WRITE_RETRIES = 50
+MAX_LOAD = 10_000
+EXPORT_BATCH = 1000
+IMPORT_BATCH = 500
+_KEY_ID_AAD = b"strongroom/key-id/"
+_EXPORT_AAD = b"strongroom/export/"
+_FIELD_AAD = b"strongroom/field/"
+_TOKEN_PREFIX = "sr1."
+
+ImportProgress = Callable[[int], None]
+"""Called with the number of ids imported so far."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _transport_sealer(transport_key: bytes | str) -> Sealer:
+    material = decode_key(transport_key)
+    if material is None:
+        msg = "invalid transport key: expected 32 bytes, or their base64"
+        raise ValidationError(msg)
+    return Sealer(material)
+
+
+class KeyAPI:
+    """reSolve-style aggregate keys: one secret per id, ids never reused."""
+
+    def __init__(self, app: StrongroomApplication, *, actor: str | None = None) -> None:
+        self._app = app
+        self._keys: KeyRing = app.keys
+        self._recorder: KeyStoreRecorder = app.recorder  # type: ignore[assignment]
+        self._actor = actor
+
+    def __repr__(self) -> str:
+        return "KeyAPI()"
+
+    # ------------------------------------------------------------ get/set/delete
+
+    def get_secret(self, key_id: str) -> str | None:
+        """The secret set under ``key_id``, or None (never set, or deleted)."""
+        reservation_id = self._keys.key_reservation_id(check.check_key_id(key_id))
+        material = self._keys.fetch([reservation_id]).get(reservation_id)
+        return None if material is None else material.decode()
+
+    def set_secret(self, key_id: str, secret: str) -> None:
+        """Set the secret of a never-used id; KeyReusedError for any id used before."""
+        key_id = check.check_key_id(key_id)
+        if not isinstance(secret, str) or not secret:
+            msg = "invalid key secret: expected a non-empty str"
+            raise ValidationError(msg)
+        reservation_id = self._keys.key_reservation_id(key_id)
+        reservation = KeyReservation.issue(
+            reservation_id=reservation_id, key_id=key_id, at=_now(), actor=self._actor
+        )
+        try:
+            self._app.save(
+                reservation,
+                key_changes=[self._keys.wrap(reservation_id, secret.encode())],
+                key_index=[KeyIndexChange(reservation_id, self._seal_id(key_id))],
+            )
+        except IntegrityError:
+            raise KeyReusedError(f"key id {key_id!r} was used before") from None
+
+    def get_or_create_secret(self, key_id: str, factory: Callable[[], str]) -> str:
+        """The secret of ``key_id``, set from ``factory()`` if the id was never used.
+
+        Concurrent callers all get the one secret that won. A deleted id raises
+        KeyDeletedError: a forgotten aggregate is never silently re-keyed.
+        """
+        key_id = check.check_key_id(key_id)
+        found = self.get_secret(key_id)
+        if found is not None:
+            return found
+        try:
+            secret = factory()
+            self.set_secret(key_id, secret)
+        except KeyReusedError:
+            found = self.get_secret(key_id)
+            if found is not None:
+                return found
+            msg = f"key id {key_id!r} was deleted; its key is shredded for good"
+            raise KeyDeletedError(msg) from None
+        return secret
+
+    def delete_secret(self, key_id: str) -> bool:
+        """Destroy the secret of ``key_id``: True once, then False."""
+        reservation_id = self._keys.key_reservation_id(check.check_key_id(key_id))
+        for _ in range(MAX_WRITE_RETRIES):
+            try:
+                reservation = self._app.repository.get(reservation_id)
+            except AggregateNotFoundError:
+                return False
+            if not reservation.shred(at=_now(), actor=self._actor):
+                return False
+            try:
+                self._app.save(
+                    reservation,
+                    key_changes=[KeyChange(reservation_id)],
+                    key_index=[KeyIndexChange(reservation_id)],
+                )
+            except IntegrityError:
+                continue
+            return True
+        return False
+
+    # ------------------------------------------------------------ load/describe
+
+    def load_secrets(
+        self,
+        *,
+        limit: int,
+        idx: int | None = None,
+        skip: int = 0,
+        ids: Iterable[str] | None = None,
+        include_deleted: bool = False,
+    ) -> KeyPage:
+        """Up to ``limit`` ids with ``idx >= idx`` in idx order, after skipping ``skip``.
+
+        Deleted ids come back (with ``secret=None``) only with ``include_deleted``.
+        """
+        limit = _count(limit, "limit", minimum=1, maximum=MAX_LOAD)
+        skip = _count(skip, "skip")
+        start = 0 if idx is None else _count(idx, "idx")
+        wanted: list[UUID] | None = None
+        if ids is not None:
+            if isinstance(ids, str):
+                msg = "invalid ids: expected a list of key ids, not one str"
+                raise ValidationError(msg)
+            wanted = [self._keys.key_reservation_id(check.check_key_id(i)) for i in ids]
+            if not wanted:
+                return KeyPage((), None)
+        rows = self._recorder.select_key_index(
+            start=start, limit=limit, skip=skip, ids=wanted, include_deleted=include_deleted
+        )
+        records = tuple(
+            KeyRecord(
+                idx=row.idx,
+                id=self._open_id(row.id, row.sealed_key_id),
+                secret=None
+                if row.key is None
+                else self._keys.unwrap(row.id, row.key).decode(),
+            )
+            for row in rows
+        )
+        return KeyPage(records, records[-1].idx + 1 if records else None)
+
+    def describe(self) -> KeyStats:
+        """How many ids were ever issued (tombstones included), live and deleted."""
+        total, deleted = self._recorder.count_key_index()
+        return KeyStats(
+            secret_count=total,
+            set_secret_count=total - deleted,
+            deleted_secret_count=deleted,
+        )
+
+    # ------------------------------------------------------------ export/import
+
+    def export_secrets(
+        self,
+        *,
+        plaintext: bool = False,
+        transport_key: bytes | str | None = None,
+    ) -> Iterator[str]:
+        """NDJSON lines ``{"id", "idx", "secret"}`` in idx order, tombstones included.
+
+        Key material leaves the store in the clear only with ``plaintext=True``;
+        with ``transport_key`` (32 bytes) each secret is sealed to that key instead
+        (``"sealed"`` replaces ``"secret"``), and only ``import_secrets`` with the
+        same key can read it.
+        """
+        if plaintext is not True and transport_key is None:
+            msg = (
+                "exported keys are plaintext: pass plaintext=True, or a "
+                "transport_key to seal them to"
+            )
+            raise ValidationError(msg)
+        if plaintext is True and transport_key is not None:
+            msg = "pass plaintext=True or a transport_key, not both"
+            raise ValidationError(msg)
+        sealer = None if transport_key is None else _transport_sealer(transport_key)
+        return self._export(sealer)
+
+    def _export(self, sealer: Sealer | None) -> Iterator[str]:
+        idx: int | None = 0
+        while idx is not None:
+            page = self.load_secrets(idx=idx, limit=EXPORT_BATCH, include_deleted=True)
+            for record in page:
+                line: dict[str, Any] = {"id": record.id, "idx": record.idx}
+                if sealer is None:
+                    line["secret"] = record.secret
+                else:
+                    line["sealed"] = (
+                        None
+                        if record.secret is None
+                        else base64.b64encode(
+                            sealer.seal(
+                                record.secret.encode(),
+                                _EXPORT_AAD + record.id.encode(),
+                            )
+                        ).decode()
+                    )
+                yield json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n"
+            idx = page.next_idx
+
+    def import_secrets(
+        self,
+        lines: Iterable[str | bytes],
+        *,
+        transport_key: bytes | str | None = None,
+        progress: ImportProgress | None = None,
+    ) -> KeyImport:
+        """Restore exported ids into this store, tombstones as tombstones.
+
+        Ids already used here raise KeyReusedError. Lines are imported in batches,
+        each in one transaction: a failing batch writes nothing, and the error says
+        how many ids the earlier batches imported.
+        """
+        sealer = None if transport_key is None else _transport_sealer(transport_key)
+        imported = tombstones = 0
+        numbered = enumerate(lines, start=1)
+        while batch := list(islice(numbered, IMPORT_BATCH)):
+            items = [
+                item
+                for number, line in batch
+                if (item := _parse_line(number, line, sealer)) is not None
+            ]
+            try:
+                self._import_batch(items)
+            except KeyReusedError as exc:
+                msg = f"{exc} (ids imported before this batch: {imported + tombstones})"
+                raise KeyReusedError(msg) from None
+            tombstones += sum(1 for _, _, secret in items if secret is None)
+            imported += sum(1 for _, _, secret in items if secret is not None)
+            if progress is not None:
+                progress(imported + tombstones)
+        return KeyImport(imported=imported, tombstones=tombstones)
+
+    def _import_batch(self, items: Sequence[tuple[str, int, str | None]]) -> None:
+        if not items:
+            return
+        keys = self._keys
+        at = _now()
+        seen: set[str] = set()
+        reservations: list[KeyReservation] = []
+        key_changes: list[KeyChange] = []
+        index: list[KeyIndexChange] = []
+        for key_id, idx, secret in items:
+            if key_id in seen:
+                raise KeyReusedError(f"key id {key_id!r} appears twice in the import")
+            seen.add(key_id)
+            reservation_id = keys.key_reservation_id(key_id)
+            reservations.append(
+                KeyReservation.restore(
+                    reservation_id=reservation_id,
+                    key_id=key_id,
+                    shredded=secret is None,
+                    at=at,
+                    actor=self._actor,
+                )
+            )
+            if secret is not None:
+                key_changes.append(keys.wrap(reservation_id, secret.encode()))
+            index.append(
+                KeyIndexChange(
+                    reservation_id, self._seal_id(key_id), idx=idx, deleted=secret is None
+                )
+            )
+        used = self._recorder.select_key_index(
+            start=0,
+            limit=1,
+            ids=[change.id for change in index],
+            include_deleted=True,
+        )
+        if used:
+            key_id = self._open_id(used[0].id, used[0].sealed_key_id)
+            raise KeyReusedError(f"key id {key_id!r} was used before in this store")
+        try:
+            self._app.save(*reservations, key_changes=key_changes, key_index=index)
+        except IntegrityError:
+            msg = "a key id of this batch was used before in this store"
+            raise KeyReusedError(msg) from None
+
+    # ------------------------------------------------------------ field encryption
+
+    def encryption_for(self, aggregate_id: str | UUID) -> FieldEncryption:
+        """Field-level encryption under the key of ``aggregate_id`` (reSolve style)."""
+        return FieldEncryption(self, check.check_key_id(str(aggregate_id)))
+
+    # ------------------------------------------------------------ helpers
+
+    def _seal_id(self, key_id: str) -> bytes:
+        reservation_id = self._keys.key_reservation_id(key_id)
+        return self._keys.store.seal(key_id.encode(), _KEY_ID_AAD + reservation_id.bytes)
+
+    def _open_id(self, reservation_id: UUID, sealed: bytes) -> str:
+        return self._keys.store.open(sealed, _KEY_ID_AAD + reservation_id.bytes).decode()
+
+
+class FieldEncryption:
+    """Encrypts values of one aggregate under its key; forgotten once the key is deleted.
+
+    ``encrypt`` creates the aggregate's key if it has none (and raises
+    KeyDeletedError if it was deleted); ``decrypt`` never creates one and returns
+    None once the key is gone.
+    """
+
+    __slots__ = ("_api", "_key_id")
+
+    def __init__(self, api: KeyAPI, key_id: str) -> None:
+        self._api = api
+        self._key_id = key_id
+
+    def __repr__(self) -> str:
+        return f"FieldEncryption(key_id={self._key_id!r})"
+
+    def encrypt(self, value: Any) -> str:
+        """A token holding ``value`` (anything JSON can carry), sealed to the aggregate."""
+        secret = self._api.get_or_create_secret(
+            self._key_id, lambda: base64.b64encode(new_key()).decode()
+        )
+        try:
+            plain = json.dumps(value, separators=(",", ":")).encode()
+        except (TypeError, ValueError):
+            msg = "invalid value: expected something JSON can encode"
+            raise ValidationError(msg) from None
+        sealed = self._sealer(secret).seal(plain, self._aad())
+        return _TOKEN_PREFIX + base64.urlsafe_b64encode(sealed).decode()
+
+    def decrypt(self, token: str) -> Any:
+        """The value in ``token``, or None once the aggregate's key was deleted."""
+        if not isinstance(token, str) or not token.startswith(_TOKEN_PREFIX):
+            msg = "invalid token: not produced by FieldEncryption.encrypt"
+            raise ValidationError(msg)
+        secret = self._api.get_secret(self._key_id)
+        if secret is None:
+            return None
+        try:
+            sealed = base64.urlsafe_b64decode(token[len(_TOKEN_PREFIX) :])
+        except (binascii.Error, ValueError):
+            raise DecryptionError("stored data failed authentication") from None
+        return json.loads(self._sealer(secret).open(sealed, self._aad()))
+
+    def _sealer(self, secret: str) -> Sealer:
+        # Any secret string works: host applications may have set their own.
+        return Sealer(derive(secret.encode(), "field-encryption"))
+
+    def _aad(self) -> bytes:
+        return _FIELD_AAD + self._key_id.encode()
+
+
+def _count(value: object, what: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
+        bound = f" and at most {maximum}" if maximum is not None else ""
+        msg = f"invalid {what}: expected an int of at least {minimum}{bound}"
+        raise ValidationError(msg)
+    return value
+
+
+def _parse_line(
+    number: int, line: str | bytes, sealer: Sealer | None
+) -> tuple[str, int, str | None] | None:
+    """``(id, idx, secret)`` of one export line, or None for a blank line."""
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", "replace")
+    if not line.strip():
+        return None
+    try:
+        item = json.loads(line)
+    except ValueError:
+        item = None
+    if not isinstance(item, dict):
+        msg = f"invalid import line {number}: expected a JSON object"
+        raise ValidationError(msg)
+    key_id, idx = item.get("id"), item.get("idx")
+    try:
+        key_id = check.check_key_id(key_id)
+        idx = _count(idx, "idx")
+    except ValidationError as exc:
+        raise ValidationError(f"invalid import line {number}: {exc}") from None
+    if sealer is None:
+        if "sealed" in item:
+            msg = f"invalid import line {number}: sealed export, but no transport key given"
+            raise ValidationError(msg)
+        secret = item.get("secret")
+    else:
+        if "secret" in item:
+            msg = f"invalid import line {number}: plaintext line in a sealed import"
+            raise ValidationError(msg)
+        secret = _unseal(number, key_id, item.get("sealed"), sealer)
+    if secret is not None and (not isinstance(secret, str) or not secret):
+        msg = f"invalid import line {number}: secret must be a non-empty str or null"
+        raise ValidationError(msg)
+    return key_id, idx, secret
+
+
+def _unseal(number: int, key_id: str, sealed: object, sealer: Sealer) -> str | None:
+    if sealed is None:
+        return None
+    try:
+        raw = base64.b64decode(str(sealed), validate=True)
+        return sealer.open(raw, _EXPORT_AAD + key_id.encode()).decode()
+    except (binascii.Error, ValueError, DecryptionError):
+        msg = f"invalid import line {number}: does not open with this transport key"
+        raise ValidationError(msg) from None
