@@ -41,6 +41,10 @@ def postgres_admin_url() -> str:
 @pytest.fixture
 def postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """A fresh PostgreSQL database for this test, dropped afterwards."""
+    yield from _fresh_database(postgres_admin_url)
+
+
+def _fresh_database(postgres_admin_url: str) -> Iterator[str]:
     name = f"strongroom_test_{secrets.token_hex(6)}"
     with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -75,6 +79,20 @@ def store_url(backend: str, request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def other_store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A second fresh store of the backend under test (import targets, copies)."""
+    if backend == "sqlite":
+        return "sqlite:///" + str(tmp_path / "other" / "strongroom.db")
+    return str(request.getfixturevalue("postgres_url_2"))
+
+
+@pytest.fixture
+def postgres_url_2(postgres_admin_url: str) -> Iterator[str]:
+    """Another fresh PostgreSQL database for this test."""
+    yield from _fresh_database(postgres_admin_url)
+
+
+@pytest.fixture
 def sm(store_url: str) -> Iterator[SecretsManager]:
     """An open manager on a fresh store."""
     with SecretsManager.open(store_url, master_key=MASTER_KEY) as manager:
@@ -88,6 +106,10 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "STRONGROOM_DATABASE_URL",
         "STRONGROOM_MASTER_KEY",
         "STRONGROOM_MASTER_KEY_FILE",
+        "STRONGROOM_MASTER_KEY_COMMAND",
+        "STRONGROOM_MASTER_KEY_PREVIOUS",
+        "STRONGROOM_MASTER_KEY_PREVIOUS_FILE",
+        "STRONGROOM_MASTER_KEY_PREVIOUS_COMMAND",
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("STRONGROOM_HOME", str(tmp_path / "home"))
