@@ -54,10 +54,10 @@ class KeyRing:
             STORE_KEY_ID, master.wrap(new_key(), _aad(STORE_KEY_ID)), master.key_id
         )
         row, in_use = recorder.initialise_store(proposed, providers)
-        if row.kek not in providers:
+        missing = sorted(in_use - providers.keys())
+        if row.kek not in providers and len(in_use) < 2:  # noqa: PLR2004
             msg = "this store was created with a different master key"
             raise MasterKeyError(msg)
-        missing = sorted(in_use - providers.keys())
         if missing:
             msg = (
                 "this store's keys are partly wrapped under another master key "
@@ -68,7 +68,7 @@ class KeyRing:
             raise MasterKeyError(msg)
         try:
             store_key = providers[row.kek].unwrap(row.wrapped, _aad(STORE_KEY_ID))
-        except DecryptionError:
+        except (DecryptionError, KeyError):
             msg = "the store key could not be unwrapped with this master key"
             raise MasterKeyError(msg) from None
         self._master = master

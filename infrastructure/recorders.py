@@ -617,7 +617,7 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
                     f"UPDATE {KEYS_TABLE} SET wrapped = ?, kek = ? WHERE id = ? AND kek = ?",
                     (wrapped, new, key_id.hex, old),
                 )
-                changed += c.rowcount
+                changed += c.sqlite_cursor.rowcount
         return changed
 
     def count_keys_by_kek(self) -> dict[str, int]:
@@ -634,7 +634,7 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
                 f"AND NOT EXISTS (SELECT 1 FROM {KEYS_TABLE} WHERE kek = ?)",
                 (KEK_PREFIX + kek, kek),
             )
-            return c.rowcount > 0
+            return c.sqlite_cursor.rowcount > 0
 
 
 def _chunks(items: Sequence[UUID], size: int) -> Iterable[Sequence[UUID]]:

@@ -353,12 +353,7 @@ def delete(
     as_json: AsJson = False,
 ) -> None:
     """Crypto-shred a secret: every version becomes unreadable, the name stays taken."""
-    if not yes:
-        if not sys.stdin.isatty():
-            _fail("refusing to delete without --yes when not on a terminal", EXIT_USAGE)
-        typer.confirm(
-            f"Delete {name!r} forever? Every version becomes unreadable", abort=True
-        )
+    _confirm(yes, f"Delete {name!r} forever? Every version becomes unreadable")
     deleted = _run(lambda sm: sm.delete(name, namespace=namespace))
     if as_json:
         _print_json({"name": name, "namespace": namespace, "deleted": deleted})
@@ -397,6 +392,230 @@ def stats(namespace: Namespace = None, as_json: AsJson = False) -> None:
     rows = [[key, data[key]] for key in data]
     rows += [[f"namespace {ns}", n] for ns, n in sorted(by_namespace.items())]
     _print_table("stats", ["count", "value"], rows)
+
+
+# ------------------------------------------------------------------ progress
+
+
+@contextmanager
+def _progress(description: str, *, quiet: bool) -> Iterator[Callable[[int, int | None], None]]:
+    """A rich progress bar on a terminal; nothing under --json or when piped."""
+    if quiet or not (sys.stderr.isatty() and sys.stdout.isatty()):
+        yield lambda _done, _total: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+# ------------------------------------------------------------------ keys
+
+keys_app = typer.Typer(
+    name="keys",
+    help="reSolve-style aggregate keys: one secret per id, ids never reused.",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app)
+
+KeyId = Annotated[str, typer.Argument(help="Aggregate key id.")]
+TransportKeyFile = Annotated[
+    str | None,
+    typer.Option(
+        "--transport-key-file",
+        help="File holding a 32-byte transport key (base64) to seal/open the export.",
+    ),
+]
+
+
+def _read_transport_key(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    from pathlib import Path
+
+    try:
+        return Path(path).expanduser().read_bytes().strip()
+    except OSError as exc:
+        _fail(f"cannot read the transport key file: {exc.strerror}", EXIT_USAGE)
+
+
+@keys_app.command("get")
+def keys_get(key_id: KeyId, as_json: AsJson = False) -> None:
+    """Print the secret of an aggregate key id."""
+    found = _run(lambda sm: sm.keys.get_secret(key_id))
+    if as_json:
+        _print_json({"id": key_id, "secret": found})
+    elif found is None:
+        _fail(f"no key under id {key_id!r} (never set, or deleted)", EXIT_NOT_FOUND)
+    else:
+        sys.stdout.write(found + "\n")
+
+
+@keys_app.command("set")
+def keys_set(key_id: KeyId, as_json: AsJson = False) -> None:
+    """Set the secret of a never-used id (read from stdin or a hidden prompt)."""
+    secret = _read_value(as_json=False)
+    if not isinstance(secret, str):
+        _fail("a key secret must be text", EXIT_USAGE)
+    _run(lambda sm: sm.keys.set_secret(key_id, secret))
+    if as_json:
+        _print_json({"id": key_id, "set": True})
+
+
+@keys_app.command("delete")
+def keys_delete(
+    key_id: KeyId,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Destroy the secret of an id (the id stays used forever)."""
+    _confirm(yes, f"Destroy the key of {key_id!r} forever?")
+    deleted = _run(lambda sm: sm.keys.delete_secret(key_id))
+    if as_json:
+        _print_json({"id": key_id, "deleted": deleted})
+    elif not deleted:
+        _fail(f"no key under id {key_id!r} (never set, or already deleted)", EXIT_NOT_FOUND)
+
+
+@keys_app.command("describe")
+def keys_describe(as_json: AsJson = False) -> None:
+    """Count issued, live and deleted key ids."""
+    found = _run(lambda sm: sm.keys.describe())
+    if as_json:
+        _print_json(found)
+        return
+    data = _plain(found)
+    _print_table("keys", ["count", "value"], [[k, data[k]] for k in data])
+
+
+@keys_app.command("export")
+def keys_export(
+    plaintext: Annotated[
+        bool, typer.Option("--plaintext", help="Write key material in the clear.")
+    ] = False,
+    transport_key_file: TransportKeyFile = None,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="Write to this new file (mode 0600)."),
+    ] = None,
+) -> None:
+    """Export every key id as NDJSON, tombstones included."""
+    transport = _read_transport_key(transport_key_file)
+    with _manager() as sm:
+        try:
+            lines = sm.keys.export_secrets(
+                plaintext=plaintext, transport_key=transport
+            )
+            total = sm.keys.describe().secret_count
+            with _open_output(output) as out, _progress("export", quiet=False) as show:
+                for done, line in enumerate(lines, start=1):
+                    out.write(line)
+                    if done % 1000 == 0 or done == total:
+                        show(done, total)
+        except StrongroomError as exc:
+            _fail(str(exc), _exit_code(exc))
+
+
+@contextmanager
+def _open_output(path: str | None) -> Iterator[Any]:
+    if path is None:
+        yield sys.stdout
+        return
+    import os
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        _fail(f"cannot create {path!r}: {exc.strerror}", EXIT_USAGE)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        yield file
+
+
+@keys_app.command("import")
+def keys_import(
+    source: Annotated[
+        str, typer.Argument(help="NDJSON file from 'keys export', or - for stdin.")
+    ] = "-",
+    transport_key_file: TransportKeyFile = None,
+    as_json: AsJson = False,
+) -> None:
+    """Import exported key ids; ids already used here are refused."""
+    transport = _read_transport_key(transport_key_file)
+    try:
+        stream = sys.stdin if source == "-" else open(source, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        _fail(f"cannot read {source!r}: {exc.strerror}", EXIT_USAGE)
+    with stream, _progress("import", quiet=as_json) as show:
+        result = _run(
+            lambda sm: sm.keys.import_secrets(
+                stream,
+                transport_key=transport,
+                progress=lambda done: show(done, None),
+            )
+        )
+    if as_json:
+        _print_json(result)
+    else:
+        sys.stderr.write(
+            f"imported {result.imported} keys and {result.tombstones} tombstones\n"
+        )
+
+
+def _confirm(yes: bool, question: str) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        _fail("refusing to destroy without --yes when not on a terminal", EXIT_USAGE)
+    typer.confirm(question, abort=True)
+
+
+# ------------------------------------------------------------------ master key
+
+
+@app.command("rotate-master-key")
+def rotate_master_key(
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 1000,
+    as_json: AsJson = False,
+) -> None:
+    """Re-wrap every key under STRONGROOM_MASTER_KEY (the old one as ..._PREVIOUS).
+
+    Never decrypts an event. Safe to re-run after an interruption: it finishes.
+    """
+    with _progress("re-wrapping keys", quiet=as_json) as show:
+        done = _run(lambda sm: sm.rotate_master_key(batch_size=batch_size, progress=show))
+    if as_json:
+        _print_json(done)
+        return
+    sys.stderr.write(
+        f"re-wrapped {done.rewrapped} keys under master key {done.master_key_id}.\n"
+    )
+    if done.retired:
+        sys.stderr.write(
+            f"retired master key(s) {', '.join(done.retired)}: nothing in this store "
+            "is wrapped under them any more. Restart every process with only the new "
+            "key, then destroy the old key - after that, no backup taken before the "
+            "rotation can unwrap a shredded key.\n"
+        )
+    else:
+        sys.stderr.write("no other master key was in use; nothing to retire.\n")
 
 
 def main() -> None:
