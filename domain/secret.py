@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from strongroom.domain.errors import (
+    AggregateShreddedError,
     SecretDeletedError,
     ValidationError,
     VersionNotFoundError,
@@ -57,6 +58,15 @@ class Shredded:
     def actor(self) -> str | None:
         """Who caused the shredded event, if recorded."""
         return self.audit.get("actor")
+
+    def mutate(self, aggregate: object) -> NoReturn:
+        """Replaying a shredded stream fails with a clear error, not garbage."""
+        del aggregate
+        msg = (
+            f"aggregate {self.originator_id} was forgotten: its events are "
+            "crypto-shredded and can no longer be replayed"
+        )
+        raise AggregateShreddedError(msg)
 
 
 class Secret(Aggregate):

@@ -15,7 +15,7 @@ instead of raising, so repositories and projections keep running.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
@@ -27,11 +27,22 @@ if TYPE_CHECKING:
     from eventsourcing.domain import DomainEventProtocol
     from eventsourcing.persistence import Cipher, Compressor
 
-    from strongroom.infrastructure.keys import KeyRing
+    from strongroom.infrastructure.crypto import Sealer
 
 SHREDDABLE = b"S"
 KEPT = b"K"
 _LEN = 4
+
+
+@runtime_checkable
+class KeySource(Protocol):
+    """Where the mapper gets keys: the store key and each aggregate's data key."""
+
+    store: Sealer
+
+    def data_key(self, key_id: UUID, *, create: bool = False) -> Sealer | None:
+        """The aggregate's data key; None once shredded. ``create`` on first write."""
+        ...
 
 
 def _aad(originator_id: UUID | str, originator_version: int, topic: str) -> bytes:
@@ -47,15 +58,20 @@ class ShreddingMapper(Mapper[UUID]):
         compressor: Compressor | None = None,
         cipher: Cipher | None = None,
         *,
-        keys: KeyRing | None = None,
+        keys: KeySource | None = None,
     ) -> None:
         # Sealing replaces eventsourcing's cipher; compressing ciphertext is useless.
+        # A host application configured by CIPHER_TOPIC passes its key source as the
+        # "cipher": the only object eventsourcing builds from the environment and
+        # hands to every mapper it constructs (followers and runners included).
         super().__init__(transcoder=transcoder)
-        del compressor, cipher
+        del compressor
+        if keys is None and isinstance(cipher, KeySource):
+            keys = cipher
         self._keys = keys
 
     @property
-    def keys(self) -> KeyRing:
+    def keys(self) -> KeySource:
         """The key ring this mapper seals with."""
         if self._keys is None:
             msg = "the shredding mapper has no key ring yet"
@@ -63,7 +79,7 @@ class ShreddingMapper(Mapper[UUID]):
         return self._keys
 
     @keys.setter
-    def keys(self, keys: KeyRing) -> None:
+    def keys(self, keys: KeySource) -> None:
         self._keys = keys
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
@@ -74,7 +90,7 @@ class ShreddingMapper(Mapper[UUID]):
         if not getattr(cls, "SHREDDABLE", True):
             state = KEPT + self.keys.store.seal(plain.state, aad)
         else:
-            data_key = self.keys.data_key(cast(UUID, plain.originator_id))
+            data_key = self.keys.data_key(cast(UUID, plain.originator_id), create=True)
             if data_key is None:
                 msg = "the aggregate was shredded: its data key no longer exists"
                 raise SecretDeletedError(msg)

@@ -16,7 +16,6 @@ from eventsourcing.persistence import IntegrityError
 from strongroom.domain import validation as check
 from strongroom.domain.errors import (
     AccessDeniedError,
-    MasterKeyError,
     NameReservedError,
     SecretDeletedError,
     SecretExistsError,
@@ -52,14 +51,7 @@ from strongroom.domain.secret import (
 )
 from strongroom.domain.validation import Value
 from strongroom.infrastructure.crypto import new_key
-from strongroom.infrastructure.master_key import (
-    CommandKeyProvider,
-    MasterKeyProvider,
-    RawKeyProvider,
-    as_provider,
-    create_key_file,
-    read_key_file,
-)
+from strongroom.infrastructure.master_key import MasterKeyProvider, as_provider
 from strongroom.infrastructure.recorders import KeyChange
 from strongroom.infrastructure.store import StrongroomApplication, parse_url
 from strongroom.keys import KeyAPI
@@ -76,7 +68,7 @@ from strongroom.projections.secrets import (
     encode_cursor,
     iter_audit,
 )
-from strongroom.settings import MASTER_KEY_FILENAME, Settings
+from strongroom.settings import Settings
 
 T = TypeVar("T")
 
@@ -104,48 +96,6 @@ def _redact(url: str) -> str:
         return url
     netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def _resolve_master_key(
-    master_key: MasterKeyProvider | bytes | str | None,
-    settings: Settings,
-    *,
-    embedded: bool,
-) -> MasterKeyProvider:
-    if master_key is not None:
-        return as_provider(master_key)
-    if settings.master_key is not None:
-        return RawKeyProvider(settings.master_key.get_secret_value())
-    if settings.master_key_file is not None:
-        return RawKeyProvider(read_key_file(settings.master_key_file.expanduser()))
-    if settings.master_key_command is not None:
-        return CommandKeyProvider(settings.master_key_command)
-    if embedded:
-        path = settings.data_dir() / MASTER_KEY_FILENAME
-        return RawKeyProvider(
-            read_key_file(path) if path.exists() else create_key_file(path)
-        )
-    msg = (
-        "no master key: pass master_key=, or set STRONGROOM_MASTER_KEY, "
-        "STRONGROOM_MASTER_KEY_FILE or STRONGROOM_MASTER_KEY_COMMAND"
-    )
-    raise MasterKeyError(msg)
-
-
-def _resolve_previous_keys(
-    given: Iterable[MasterKeyProvider | bytes | str] | None, settings: Settings
-) -> list[MasterKeyProvider]:
-    if given is not None:
-        return [as_provider(key) for key in given]
-    found: list[MasterKeyProvider] = []
-    if settings.master_key_previous is not None:
-        found.append(RawKeyProvider(settings.master_key_previous.get_secret_value()))
-    if settings.master_key_previous_file is not None:
-        path = settings.master_key_previous_file.expanduser()
-        found.append(RawKeyProvider(read_key_file(path)))
-    if settings.master_key_previous_command is not None:
-        found.append(CommandKeyProvider(settings.master_key_previous_command))
-    return found
 
 
 class SecretsManager:
@@ -195,8 +145,16 @@ class SecretsManager:
         embedded = url is None and settings.database_url is None
         url = url or settings.database_url or settings.embedded_url()
         backend, env = parse_url(url)
-        kek = _resolve_master_key(master_key, settings, embedded=embedded)
-        previous = _resolve_previous_keys(previous_master_keys, settings)
+        kek = (
+            settings.master_key_provider(embedded=embedded)
+            if master_key is None
+            else as_provider(master_key)
+        )
+        previous = (
+            settings.previous_key_providers()
+            if previous_master_keys is None
+            else [as_provider(key) for key in previous_master_keys]
+        )
         view_class: type[SecretsView]
         if backend == "postgres":
             from strongroom.projections.postgres import PostgresSecretsView

@@ -6,6 +6,15 @@ import os
 from pathlib import Path
 
 from pydantic import SecretStr
+
+from strongroom.domain.errors import MasterKeyError
+from strongroom.infrastructure.master_key import (
+    CommandKeyProvider,
+    MasterKeyProvider,
+    RawKeyProvider,
+    create_key_file,
+    read_key_file,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MASTER_KEY_FILENAME = "master.key"
@@ -37,3 +46,34 @@ class Settings(BaseSettings):
     def embedded_url(self) -> str:
         """The URL of the embedded SQLite default."""
         return "sqlite:///" + str((self.data_dir() / DATABASE_FILENAME).absolute())
+
+    def master_key_provider(self, *, embedded: bool) -> MasterKeyProvider:
+        """The configured master key; the embedded default generates one on first use."""
+        if self.master_key is not None:
+            return RawKeyProvider(self.master_key.get_secret_value())
+        if self.master_key_file is not None:
+            return RawKeyProvider(read_key_file(self.master_key_file.expanduser()))
+        if self.master_key_command is not None:
+            return CommandKeyProvider(self.master_key_command)
+        if embedded:
+            path = self.data_dir() / MASTER_KEY_FILENAME
+            return RawKeyProvider(
+                read_key_file(path) if path.exists() else create_key_file(path)
+            )
+        msg = (
+            "no master key: pass master_key=, or set STRONGROOM_MASTER_KEY, "
+            "STRONGROOM_MASTER_KEY_FILE or STRONGROOM_MASTER_KEY_COMMAND"
+        )
+        raise MasterKeyError(msg)
+
+    def previous_key_providers(self) -> list[MasterKeyProvider]:
+        """Master keys of an unfinished rotation (``STRONGROOM_MASTER_KEY_PREVIOUS*``)."""
+        found: list[MasterKeyProvider] = []
+        if self.master_key_previous is not None:
+            found.append(RawKeyProvider(self.master_key_previous.get_secret_value()))
+        if self.master_key_previous_file is not None:
+            path = self.master_key_previous_file.expanduser()
+            found.append(RawKeyProvider(read_key_file(path)))
+        if self.master_key_previous_command is not None:
+            found.append(CommandKeyProvider(self.master_key_previous_command))
+        return found
