@@ -210,18 +210,30 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                 ).format(schema, Identifier("strongroom_counters"), _KEY_IDX),
             ]
         )
-        self._insert_key = sql("INSERT INTO {keys} (id, wrapped, kek) VALUES (%s, %s, %s)")
-        self._delete_key = sql("DELETE FROM {keys} WHERE id = %s")
-        self._select_keys = sql("SELECT id, wrapped, kek FROM {keys} WHERE id = ANY(%s)")
-        # The counter row's lock is held to commit, so idx order is commit order: a
-        # reader paging by idx can never miss an id committed after its page.
-        self._issue_key_id = sql(
-            "WITH n AS (UPDATE {counters} SET value = GREATEST(value + 1, %s) "
-            "WHERE name = '" + _KEY_IDX + "' RETURNING value) "
-            "INSERT INTO {index} (idx, id, key_id, deleted) "
-            "SELECT n.value, %s, %s, %s FROM n"
+        # Key changes are written in one statement per kind per save, whatever their
+        # number: a round trip per key made bulk imports slow.
+        self._insert_keys = sql(
+            "INSERT INTO {keys} (id, wrapped, kek) "
+            "SELECT * FROM unnest(%b::uuid[], %b::bytea[], %s::text[])"
         )
-        self._shred_key_id = sql("UPDATE {index} SET deleted = true WHERE id = %s")
+        self._delete_keys = sql("DELETE FROM {keys} WHERE id = ANY(%s)")
+        self._select_keys = sql("SELECT id, wrapped, kek FROM {keys} WHERE id = ANY(%s)")
+        # Each issued id gets idx = max(previous + 1, wanted). The counter row stays
+        # locked to commit, so idx order is commit order: a reader paging by idx can
+        # never miss an id committed after its page.
+        self._issue_key_ids = sql(
+            "WITH c AS (SELECT value FROM {counters} WHERE name = '" + _KEY_IDX + "' "
+            "FOR UPDATE), "
+            "v AS (SELECT u.id, u.key_id, u.deleted, greatest(c.value + u.ord, "
+            "max(u.wanted - u.ord) OVER (ORDER BY u.ord) + u.ord) AS idx "
+            "FROM c, unnest(%b::uuid[], %b::bytea[], %s::bool[], %s::bigint[]) "
+            "WITH ORDINALITY AS u(id, key_id, deleted, wanted, ord)), "
+            "ins AS (INSERT INTO {index} (idx, id, key_id, deleted) "
+            "SELECT idx, id, key_id, deleted FROM v RETURNING idx) "
+            "UPDATE {counters} SET value = (SELECT max(idx) FROM ins) "
+            "WHERE name = '" + _KEY_IDX + "'"
+        )
+        self._shred_key_ids = sql("UPDATE {index} SET deleted = true WHERE id = ANY(%s)")
         self._insert_store_key = sql(
             "INSERT INTO {keys} (id, wrapped, kek) VALUES (%s, %s, %s) "
             "ON CONFLICT DO NOTHING"
@@ -254,7 +266,9 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
             for first in (True, False)
         }
         self._rewrap = sql(
-            "UPDATE {keys} SET wrapped = %s, kek = %s WHERE id = %s AND kek = %s"
+            "UPDATE {keys} AS k SET wrapped = v.wrapped, kek = %s "
+            "FROM unnest(%b::uuid[], %b::bytea[]) AS v(id, wrapped) "
+            "WHERE k.id = v.id AND k.kek = %s"
         )
         self._count_by_kek = sql("SELECT kek, count(*) AS n FROM {keys} GROUP BY kek")
         self._retire = sql(
@@ -300,24 +314,35 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
         stored_events: Sequence[StoredEvent],
         **kwargs: Any,
     ) -> None:
-        for change in _key_changes(kwargs):
-            if change.wrapped is None:
-                curs.execute(self._delete_key, (change.key_id,), prepare=True)
-            else:
-                curs.execute(
-                    self._insert_key,
-                    (change.key_id, change.wrapped, change.kek),
-                    prepare=True,
-                )
-        for item in _index_changes(kwargs):
-            if item.sealed_key_id is None:
-                curs.execute(self._shred_key_id, (item.id,), prepare=True)
-            else:
-                curs.execute(
-                    self._issue_key_id,
-                    (item.idx, item.id, item.sealed_key_id, item.deleted),
-                    prepare=True,
-                )
+        changes = list(_key_changes(kwargs))
+        inserts = [c for c in changes if c.wrapped is not None]
+        if deletes := [c.key_id for c in changes if c.wrapped is None]:
+            curs.execute(self._delete_keys, (deletes,), prepare=True)
+        if inserts:
+            curs.execute(
+                self._insert_keys,
+                (
+                    [c.key_id for c in inserts],
+                    [c.wrapped for c in inserts],
+                    [c.kek for c in inserts],
+                ),
+                prepare=True,
+            )
+        items = list(_index_changes(kwargs))
+        issued = [i for i in items if i.sealed_key_id is not None]
+        if shredded := [i.id for i in items if i.sealed_key_id is None]:
+            curs.execute(self._shred_key_ids, (shredded,), prepare=True)
+        if issued:
+            curs.execute(
+                self._issue_key_ids,
+                (
+                    [i.id for i in issued],
+                    [i.sealed_key_id for i in issued],
+                    [i.deleted for i in issued],
+                    [i.idx or 0 for i in issued],
+                ),
+                prepare=True,
+            )
         super()._insert_events(curs, stored_events, **kwargs)
 
     def select_wrapped_keys(self, key_ids: Sequence[UUID]) -> dict[UUID, KeyRow]:
@@ -410,10 +435,16 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
 
     def rewrap_keys(self, rows: Sequence[tuple[UUID, str, bytes, str]]) -> int:
         """Replace ``(id, old kek, wrapped, new kek)`` rows still under the old kek."""
+        groups: dict[tuple[str, str], tuple[list[UUID], list[bytes]]] = {}
+        for key_id, old, wrapped, new in rows:
+            ids, blobs = groups.setdefault((old, new), ([], []))
+            ids.append(key_id)
+            blobs.append(wrapped)
         changed = 0
         with self.datastore.transaction(commit=True) as curs:
-            for key_id, old, wrapped, new in rows:
-                curs.execute(self._rewrap, (wrapped, new, key_id, old), prepare=True)
+            # One statement per batch: a round trip per key made rotation slow.
+            for (old, new), (ids, blobs) in groups.items():
+                curs.execute(self._rewrap, (new, ids, blobs, old))
                 changed += curs.rowcount
         return changed
 
@@ -462,14 +493,15 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
         stored_events: Sequence[StoredEvent],
         **kwargs: Any,
     ) -> Sequence[int] | None:
-        for change in _key_changes(kwargs):
-            if change.wrapped is None:
-                c.execute(f"DELETE FROM {KEYS_TABLE} WHERE id = ?", (change.key_id.hex,))
-            else:
-                c.execute(
-                    f"INSERT INTO {KEYS_TABLE} (id, wrapped, kek) VALUES (?, ?, ?)",
-                    (change.key_id.hex, change.wrapped, change.kek),
-                )
+        changes = list(_key_changes(kwargs))
+        c.executemany(
+            f"DELETE FROM {KEYS_TABLE} WHERE id = ?",
+            [(x.key_id.hex,) for x in changes if x.wrapped is None],
+        )
+        c.executemany(
+            f"INSERT INTO {KEYS_TABLE} (id, wrapped, kek) VALUES (?, ?, ?)",
+            [(x.key_id.hex, x.wrapped, x.kek) for x in changes if x.wrapped is not None],
+        )
         for item in _index_changes(kwargs):
             if item.sealed_key_id is None:
                 c.execute(
