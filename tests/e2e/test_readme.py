@@ -23,3 +23,14 @@ def test_readme_library_example_runs_when_executed(tmp_path: Path) -> None:
     exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 - our own README
 
     assert "sm" in namespace
+
+
+def test_readme_key_api_example_runs_when_executed(tmp_path: Path) -> None:
+    section = README.read_text().split("## Aggregate keys", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert match is not None, "the README has no key API example"
+    namespace = {"db_path": str(tmp_path / "keys.db"), "master_key": bytes(range(32))}
+
+    exec(compile(match.group(1), str(README), "exec"), namespace)  # noqa: S102
+
+    assert namespace["key"] == "fresh-key"
