@@ -41,7 +41,9 @@ def scratch_store(base: str | None, tmp: str, label: str) -> Iterator[str]:
     finally:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(name)
+                )
             )
 
 
@@ -58,7 +60,9 @@ def report(step: str, count: int, seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=100_000)
-    parser.add_argument("--url", default=None, help="PostgreSQL admin URL (default: SQLite)")
+    parser.add_argument(
+        "--url", default=None, help="PostgreSQL admin URL (default: SQLite)"
+    )
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -78,7 +82,11 @@ def main() -> None:
             with SecretsManager.open(url_b, master_key=KEY_B) as target:
                 started = time.perf_counter()
                 target.keys.import_secrets(exported)
-                report("import into an empty store", len(exported), time.perf_counter() - started)
+                report(
+                    "import into an empty store",
+                    len(exported),
+                    time.perf_counter() - started,
+                )
                 assert target.keys.describe() == sm.keys.describe()
 
             started = time.perf_counter()

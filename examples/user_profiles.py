@@ -1,4 +1,4 @@
-"""User profiles with a GDPR "forget" command: crypto-shredding for an eventsourcing app.
+"""User profiles with a GDPR "forget" command: crypto-shredding for eventsourcing.
 
 The application is plain ``eventsourcing``; the ``CryptoShredding`` mixin seals each
 profile's events under that profile's own key, kept in a strongroom store. Forgetting
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import Tracking
 from eventsourcing.popo import POPOTrackingRecorder
@@ -115,7 +115,9 @@ class DirectoryProjection(Projection[Directory]):
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         if isinstance(domain_event, Shredded):
             self.view.put(domain_event.originator_id, "<forgotten>", tracking)
-        elif isinstance(domain_event, (UserProfile.Registered, UserProfile.EmailChanged)):
+        elif isinstance(
+            domain_event, (UserProfile.Registered, UserProfile.EmailChanged)
+        ):
             self.view.put(domain_event.originator_id, domain_event.email, tracking)
         elif isinstance(domain_event, UserProfile.Forgotten):
             self.view.put(domain_event.originator_id, "<forgotten>", tracking)

@@ -55,7 +55,7 @@ class KeyRing:
         )
         row, in_use = recorder.initialise_store(proposed, providers)
         missing = sorted(in_use - providers.keys())
-        if row.kek not in providers and len(in_use) < 2:  # noqa: PLR2004
+        if row.kek not in providers and len(in_use) < 2:
             msg = "this store was created with a different master key"
             raise MasterKeyError(msg)
         if missing:
@@ -245,7 +245,9 @@ class KeyRing:
                 (
                     key_id,
                     kek,
-                    target.wrap(self.unwrap(key_id, KeyRow(wrapped, kek)), _aad(key_id)),
+                    target.wrap(
+                        self.unwrap(key_id, KeyRow(wrapped, kek)), _aad(key_id)
+                    ),
                     target.key_id,
                 )
                 for key_id, wrapped in rows

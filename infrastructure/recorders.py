@@ -217,7 +217,9 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
             "SELECT * FROM unnest(%b::uuid[], %b::bytea[], %s::text[])"
         )
         self._delete_keys = sql("DELETE FROM {keys} WHERE id = ANY(%s)")
-        self._select_keys = sql("SELECT id, wrapped, kek FROM {keys} WHERE id = ANY(%s)")
+        self._select_keys = sql(
+            "SELECT id, wrapped, kek FROM {keys} WHERE id = ANY(%s)"
+        )
         # Each issued id gets idx = max(previous + 1, wanted). The counter row stays
         # locked to commit, so idx order is commit order: a reader paging by idx can
         # never miss an id committed after its page.
@@ -233,7 +235,9 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
             "UPDATE {counters} SET value = (SELECT max(idx) FROM ins) "
             "WHERE name = '" + _KEY_IDX + "'"
         )
-        self._shred_key_ids = sql("UPDATE {index} SET deleted = true WHERE id = ANY(%s)")
+        self._shred_key_ids = sql(
+            "UPDATE {index} SET deleted = true WHERE id = ANY(%s)"
+        )
         self._insert_store_key = sql(
             "INSERT INTO {keys} (id, wrapped, kek) VALUES (%s, %s, %s) "
             "ON CONFLICT DO NOTHING"
@@ -500,7 +504,11 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
         )
         c.executemany(
             f"INSERT INTO {KEYS_TABLE} (id, wrapped, kek) VALUES (?, ?, ?)",
-            [(x.key_id.hex, x.wrapped, x.kek) for x in changes if x.wrapped is not None],
+            [
+                (x.key_id.hex, x.wrapped, x.kek)
+                for x in changes
+                if x.wrapped is not None
+            ],
         )
         for item in _index_changes(kwargs):
             if item.sealed_key_id is None:

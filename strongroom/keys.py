@@ -29,7 +29,11 @@ from strongroom.domain.errors import (
 from strongroom.domain.reservations import KeyReservation
 from strongroom.domain.results import KeyImport, KeyPage, KeyRecord, KeyStats
 from strongroom.infrastructure.crypto import Sealer, decode_key, derive, new_key
-from strongroom.infrastructure.recorders import KeyChange, KeyIndexChange, KeyStoreRecorder
+from strongroom.infrastructure.recorders import (
+    KeyChange,
+    KeyIndexChange,
+    KeyStoreRecorder,
+)
 
 if TYPE_CHECKING:
     from strongroom.infrastructure.keys import KeyRing
@@ -42,7 +46,7 @@ IMPORT_BATCH = 500
 _KEY_ID_AAD = b"strongroom/key-id/"
 _EXPORT_AAD = b"strongroom/export/"
 _FIELD_AAD = b"strongroom/field/"
-_TOKEN_PREFIX = "sr1."
+_TOKEN_PREFIX = "sr1."  # noqa: S105 - a format marker, not a password
 
 ImportProgress = Callable[[int], None]
 """Called with the number of ids imported so far."""
@@ -168,7 +172,11 @@ class KeyAPI:
             if not wanted:
                 return KeyPage((), None)
         rows = self._recorder.select_key_index(
-            start=start, limit=limit, skip=skip, ids=wanted, include_deleted=include_deleted
+            start=start,
+            limit=limit,
+            skip=skip,
+            ids=wanted,
+            include_deleted=include_deleted,
         )
         records = tuple(
             KeyRecord(
@@ -300,7 +308,10 @@ class KeyAPI:
                 key_changes.append(keys.wrap(reservation_id, secret.encode()))
             index.append(
                 KeyIndexChange(
-                    reservation_id, self._seal_id(key_id), idx=idx, deleted=secret is None
+                    reservation_id,
+                    self._seal_id(key_id),
+                    idx=idx,
+                    deleted=secret is None,
                 )
             )
         used = self._recorder.select_key_index(
@@ -328,10 +339,14 @@ class KeyAPI:
 
     def _seal_id(self, key_id: str) -> bytes:
         reservation_id = self._keys.key_reservation_id(key_id)
-        return self._keys.store.seal(key_id.encode(), _KEY_ID_AAD + reservation_id.bytes)
+        return self._keys.store.seal(
+            key_id.encode(), _KEY_ID_AAD + reservation_id.bytes
+        )
 
     def _open_id(self, reservation_id: UUID, sealed: bytes) -> str:
-        return self._keys.store.open(sealed, _KEY_ID_AAD + reservation_id.bytes).decode()
+        return self._keys.store.open(
+            sealed, _KEY_ID_AAD + reservation_id.bytes
+        ).decode()
 
 
 class FieldEncryption:
@@ -386,7 +401,9 @@ class FieldEncryption:
         return _FIELD_AAD + self._key_id.encode()
 
 
-def _count(value: object, what: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+def _count(
+    value: object, what: str, *, minimum: int = 0, maximum: int | None = None
+) -> int:
     if (
         isinstance(value, bool)
         or not isinstance(value, int)

@@ -30,10 +30,10 @@ from strongroom.domain.errors import (
 from strongroom.domain.reservations import NameReservation
 from strongroom.domain.results import (
     Action,
-    Rotation,
     AuditEntry,
     Cause,
     Page,
+    Rotation,
     SecretStats,
     SecretVersion,
     Status,

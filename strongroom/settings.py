@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from strongroom.domain.errors import MasterKeyError
 from strongroom.infrastructure.master_key import (
@@ -15,7 +16,6 @@ from strongroom.infrastructure.master_key import (
     create_key_file,
     read_key_file,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MASTER_KEY_FILENAME = "master.key"
 DATABASE_FILENAME = "strongroom.db"

@@ -40,8 +40,8 @@ from strongroom.settings import Settings
 __all__ = [
     "AggregateShreddedError",
     "CryptoShredding",
-    "ShreddingMapper",
     "Shredded",
+    "ShreddingMapper",
     "StrongroomKeys",
     "close_key_stores",
     "encryption_for",
@@ -110,7 +110,9 @@ class StrongroomKeys:
     it refuses to encrypt rather than store plaintext.
     """
 
-    def __init__(self, environment: Environment | Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, environment: Environment | Mapping[str, str] | None = None
+    ) -> None:
         store = _open_store(environment)
         self.keys = KeyAPI(store)
         self.store: Sealer = store.keys.store

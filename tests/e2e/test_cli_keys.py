@@ -71,7 +71,9 @@ def test_keys_export_needs_plaintext_and_imports_into_another_store_when_given(
         None,
         "k2",
     ]
-    code, out, _ = invoke("--url", other_store_url, "keys", "import", str(target), "--json")
+    code, out, _ = invoke(
+        "--url", other_store_url, "keys", "import", str(target), "--json"
+    )
     assert (code, json.loads(out)) == (0, {"imported": 2, "tombstones": 1})
     code, _, err = invoke("--url", other_store_url, "keys", "import", str(target))
     assert code == 4
@@ -90,11 +92,19 @@ def test_sealed_export_round_trips_when_a_transport_key_file_is_given(
     assert code == 0
     assert "sealed-canary" not in out
     code, _, _ = invoke(
-        "--url", other_store_url, "keys", "import", "-",
-        "--transport-key-file", str(transport), stdin=out,
+        "--url",
+        other_store_url,
+        "keys",
+        "import",
+        "-",
+        "--transport-key-file",
+        str(transport),
+        stdin=out,
     )
     assert code == 0
-    assert invoke("--url", other_store_url, "keys", "get", "agg")[1] == "sealed-canary\n"
+    assert (
+        invoke("--url", other_store_url, "keys", "get", "agg")[1] == "sealed-canary\n"
+    )
 
 
 def test_rotate_master_key_rewraps_everything_and_says_the_old_key_may_go_when_done(
@@ -130,7 +140,11 @@ def test_rotation_in_a_subprocess_prints_no_progress_bar_when_piped(
     }
     done = subprocess.run(
         [sys.executable, "-m", "strongroom", "rotate-master-key", "--json"],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["rewrapped"] == 2

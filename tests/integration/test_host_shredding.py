@@ -54,12 +54,16 @@ def _postgres_env(url: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def host_env(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
+def host_env(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> dict[str, str]:
     """A host application's environment: its own event store plus strongroom's keys."""
     return _host_env(backend, tmp_path, request)
 
 
-def _host_env(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
+def _host_env(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> dict[str, str]:
     if backend == "sqlite":
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
@@ -86,11 +90,18 @@ class _ThroughShredding(library_tests.ExampleApplicationTestCase):
 
     @pytest.fixture(autouse=True)
     def _environment(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+        self,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest,
     ) -> Iterator[None]:
         # Set the way an operator would: process environment variables only.
         env = _host_env(self.backend, tmp_path, request)
-        for key, value in {**env, "MAPPER_TOPIC": MAPPER_TOPIC, "CIPHER_TOPIC": CIPHER_TOPIC}.items():
+        for key, value in {
+            **env,
+            "MAPPER_TOPIC": MAPPER_TOPIC,
+            "CIPHER_TOPIC": CIPHER_TOPIC,
+        }.items():
             monkeypatch.setenv(key, value)
         yield
         close_key_stores()
@@ -242,7 +253,9 @@ def test_mixin_seals_events_and_keeps_unshreddable_ones_when_an_aggregate_is_for
             app.change_email(alice, "z")
     finally:
         app.close()
-    with SecretsManager.open(profiles_env["STRONGROOM_DATABASE_URL"], master_key=MASTER_KEY) as sm:
+    with SecretsManager.open(
+        profiles_env["STRONGROOM_DATABASE_URL"], master_key=MASTER_KEY
+    ) as sm:
         assert sm.keys.get_secret(str(alice)) is None
         assert sm.keys.get_secret(str(bob)) is not None
 
@@ -338,7 +351,10 @@ def test_host_events_hold_no_plaintext_when_stored(
     else:
         states = [
             bytes(row[0])
-            for row in query(profiles_env["STRONGROOM_DATABASE_URL"], "SELECT state FROM profiles_events")
+            for row in query(
+                profiles_env["STRONGROOM_DATABASE_URL"],
+                "SELECT state FROM profiles_events",
+            )
         ]
     assert states
     assert all(b"carol-canary" not in state for state in states)

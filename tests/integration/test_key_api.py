@@ -8,6 +8,7 @@ import json
 import multiprocessing
 import random
 import threading
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -60,7 +61,7 @@ def test_resolve_scenario_pages_by_idx_and_skip_when_fifty_ids_are_set(
     assert [r.id for r in everything] == [_id(i) for i in range(COUNT)]
     assert [r.secret for r in everything] == [_secret(i) for i in range(COUNT)]
     idxs = [r.idx for r in everything]
-    assert all(a < b for a, b in zip(idxs, idxs[1:], strict=False))
+    assert all(a < b for a, b in pairwise(idxs))
     assert everything.next_idx == idxs[-1] + 1
 
     first = sm.keys.load_secrets(limit=COUNT // 2)
@@ -79,7 +80,10 @@ def test_ids_filter_returns_only_those_ids_when_given(sm: SecretsManager) -> Non
 
     found = sm.keys.load_secrets(limit=COUNT, ids=[_id(7), _id(3), "never-set"])
 
-    assert [(r.id, r.secret) for r in found] == [(_id(3), _secret(3)), (_id(7), _secret(7))]
+    assert [(r.id, r.secret) for r in found] == [
+        (_id(3), _secret(3)),
+        (_id(7), _secret(7)),
+    ]
     none = sm.keys.load_secrets(limit=COUNT, ids=[])
     assert (none.records, none.next_idx) == ((), None)
 
@@ -97,7 +101,9 @@ def test_deleted_ids_keep_their_idx_and_count_when_included(sm: SecretsManager) 
     assert gone not in {r.id for r in live}
     everything = sm.keys.load_secrets(limit=COUNT + 1, include_deleted=True)
     assert {r.id: r.idx for r in everything} == before
-    assert [r for r in everything if r.id == gone] == [KeyRecord(before[gone], gone, None)]
+    assert [r for r in everything if r.id == gone] == [
+        KeyRecord(before[gone], gone, None)
+    ]
     assert sm.keys.load_secrets(limit=5, ids=[gone]).records == ()
     stats = sm.keys.describe()
     assert (stats.secret_count, stats.set_secret_count, stats.deleted_secret_count) == (
@@ -113,10 +119,24 @@ def test_deleted_ids_keep_their_idx_and_count_when_included(sm: SecretsManager) 
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"limit": 0}, {"limit": -1}, {"limit": 10, "skip": -1}, {"limit": 10, "idx": -5},
-     {"limit": True}, {"limit": 10, "ids": "id_1"}, {"limit": 10, "ids": [""]}],
-    ids=["zero-limit", "negative-limit", "negative-skip", "negative-idx", "bool-limit",
-         "ids-as-str", "empty-id"],
+    [
+        {"limit": 0},
+        {"limit": -1},
+        {"limit": 10, "skip": -1},
+        {"limit": 10, "idx": -5},
+        {"limit": True},
+        {"limit": 10, "ids": "id_1"},
+        {"limit": 10, "ids": [""]},
+    ],
+    ids=[
+        "zero-limit",
+        "negative-limit",
+        "negative-skip",
+        "negative-idx",
+        "bool-limit",
+        "ids-as-str",
+        "empty-id",
+    ],
 )
 def test_load_secrets_rejects_bad_arguments_when_given(
     sm: SecretsManager, kwargs: dict[str, Any]
@@ -138,7 +158,10 @@ def test_export_then_import_reproduces_the_store_when_the_target_is_empty(
     parsed = [json.loads(line) for line in lines]
     assert all(line.endswith("\n") for line in lines)
     assert {tuple(sorted(p)) for p in parsed} == {("id", "idx", "secret")}
-    assert [p["secret"] for p in parsed if p["id"] in {_id(10), _id(11)}] == [None, None]
+    assert [p["secret"] for p in parsed if p["id"] in {_id(10), _id(11)}] == [
+        None,
+        None,
+    ]
     with SecretsManager.open(other_store_url, master_key=bytes(range(32))) as target:
         result = target.keys.import_secrets(lines)
 
@@ -217,7 +240,9 @@ def test_import_rejects_malformed_lines_and_writes_nothing_when_a_line_is_bad(
     assert sm.keys.describe().secret_count == 0
 
 
-def test_import_refuses_an_id_twice_when_the_input_repeats_it(sm: SecretsManager) -> None:
+def test_import_refuses_an_id_twice_when_the_input_repeats_it(
+    sm: SecretsManager,
+) -> None:
     lines = ['{"id":"a","idx":1,"secret":"s"}', '{"id":"a","idx":2,"secret":"t"}']
 
     with pytest.raises(KeyReusedError, match="twice"):
@@ -248,7 +273,9 @@ def test_sealed_export_imports_only_with_the_transport_key_when_sealed(
     sm.keys.delete_secret("agg-2")
     transport = bytes(range(100, 132))
 
-    lines = list(sm.keys.export_secrets(transport_key=base64.b64encode(transport).decode()))
+    lines = list(
+        sm.keys.export_secrets(transport_key=base64.b64encode(transport).decode())
+    )
 
     assert secret not in "".join(lines)
     assert [json.loads(line)["sealed"] is None for line in lines] == [False, True]
@@ -299,7 +326,9 @@ def test_get_or_create_returns_one_winner_to_every_process_when_racing(
     context = multiprocessing.get_context("spawn")
     start, results = context.Event(), context.Queue()
     workers = [
-        context.Process(target=_get_or_create_in_process, args=(store_url, n, start, results))
+        context.Process(
+            target=_get_or_create_in_process, args=(store_url, n, start, results)
+        )
         for n in range(3)
     ]
     for worker in workers:
@@ -346,7 +375,9 @@ def test_field_encryption_round_trips_then_forgets_when_the_key_is_deleted(
         fields.encrypt("again")
 
 
-def test_field_decryption_never_creates_a_key_when_none_exists(sm: SecretsManager) -> None:
+def test_field_decryption_never_creates_a_key_when_none_exists(
+    sm: SecretsManager,
+) -> None:
     token = sm.keys.encryption_for("a").encrypt("x")
 
     assert sm.keys.encryption_for("b").decrypt(token) is None

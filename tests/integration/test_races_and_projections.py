@@ -101,7 +101,7 @@ def test_concurrent_catch_up_applies_each_event_once_when_managers_race(
     with SecretsManager.open(store_url, master_key=MASTER_KEY) as writer:
         _activity(writer)
         expected = writer.stats()
-        writer._view.reset("strongroom")  # noqa: SLF001 - empty the views only
+        writer._view.reset("strongroom")
     managers = [SecretsManager.open(store_url, master_key=MASTER_KEY) for _ in range(4)]
     try:
         barrier = threading.Barrier(len(managers))

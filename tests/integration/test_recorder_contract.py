@@ -21,6 +21,7 @@ from strongroom.infrastructure.recorders import (
     SQLiteKeyStoreRecorder,
 )
 
+
 def _join_stray_threads(before: set[threading.Thread]) -> None:
     # The library's concurrency test stops its reader threads without joining them;
     # closing the datastore under a running reader would crash SQLite.

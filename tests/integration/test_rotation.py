@@ -56,7 +56,9 @@ def test_rotation_rewraps_every_key_and_no_event_when_given_a_new_key(
         events_before = _events(store_url)
         seen: list[tuple[int, int]] = []
 
-        done = sm.rotate_master_key(NEW_KEY, batch_size=3, progress=lambda d, t: seen.append((d, t)))
+        done = sm.rotate_master_key(
+            NEW_KEY, batch_size=3, progress=lambda d, t: seen.append((d, t))
+        )
 
         # 12 data keys - 1 shredded + 1 aggregate key + the store key.
         assert done.rewrapped == 13
@@ -77,7 +79,9 @@ def test_rotation_rewraps_every_key_and_no_event_when_given_a_new_key(
         SecretsManager.open(store_url, master_key=MASTER_KEY)
 
 
-def test_rotation_leaves_every_event_byte_identical_when_it_runs(store_url: str) -> None:
+def test_rotation_leaves_every_event_byte_identical_when_it_runs(
+    store_url: str,
+) -> None:
     with SecretsManager.open(store_url, master_key=MASTER_KEY) as sm:
         _populate(sm)
     before = _events(store_url)
@@ -88,7 +92,7 @@ def test_rotation_leaves_every_event_byte_identical_when_it_runs(store_url: str)
     assert _events(store_url) == before
 
 
-class _Interrupted(Exception):
+class _InterruptedError(Exception):
     pass
 
 
@@ -100,19 +104,26 @@ def test_an_interrupted_rotation_needs_both_keys_then_finishes_when_rerun(
 
         def crash(done: int, total: int) -> None:
             if done >= 4:
-                raise _Interrupted
+                raise _InterruptedError
 
-        with pytest.raises(_Interrupted):
+        with pytest.raises(_InterruptedError):
             sm.rotate_master_key(NEW_KEY, batch_size=2, progress=crash)
-    keks = dict(query(store_url, "SELECT kek, count(*) FROM strongroom_keys GROUP BY kek"))
-    assert set(keks) == {RawKeyProvider(MASTER_KEY).key_id, RawKeyProvider(NEW_KEY).key_id}
+    keks = dict(
+        query(store_url, "SELECT kek, count(*) FROM strongroom_keys GROUP BY kek")
+    )
+    assert set(keks) == {
+        RawKeyProvider(MASTER_KEY).key_id,
+        RawKeyProvider(NEW_KEY).key_id,
+    }
 
     with pytest.raises(MasterKeyError, match="unfinished"):
         SecretsManager.open(store_url, master_key=NEW_KEY)
     with pytest.raises(MasterKeyError, match="unfinished"):
         SecretsManager.open(store_url, master_key=MASTER_KEY)
     with pytest.raises(MasterKeyError):
-        SecretsManager.open(store_url, master_key=OTHER_KEY, previous_master_keys=[MASTER_KEY])
+        SecretsManager.open(
+            store_url, master_key=OTHER_KEY, previous_master_keys=[MASTER_KEY]
+        )
 
     with SecretsManager.open(
         store_url, master_key=NEW_KEY, previous_master_keys=[MASTER_KEY]
@@ -133,7 +144,9 @@ def test_previous_keys_come_from_the_environment_when_configured(
     with SecretsManager.open(store_url, master_key=MASTER_KEY) as sm:
         _populate(sm)
     monkeypatch.setenv("STRONGROOM_MASTER_KEY", base64.b64encode(NEW_KEY).decode())
-    monkeypatch.setenv("STRONGROOM_MASTER_KEY_PREVIOUS", base64.b64encode(MASTER_KEY).decode())
+    monkeypatch.setenv(
+        "STRONGROOM_MASTER_KEY_PREVIOUS", base64.b64encode(MASTER_KEY).decode()
+    )
 
     with SecretsManager.open(store_url) as sm:
         _check_readable(sm)
@@ -186,7 +199,10 @@ def test_a_command_provider_reads_the_key_once_when_it_succeeds(store_url: str) 
 def test_a_failing_key_command_is_a_master_key_error_when_configured(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("STRONGROOM_MASTER_KEY_COMMAND", f"{sys.executable} -c 'import sys; sys.exit(3)'")
+    monkeypatch.setenv(
+        "STRONGROOM_MASTER_KEY_COMMAND",
+        f"{sys.executable} -c 'import sys; sys.exit(3)'",
+    )
 
     with pytest.raises(MasterKeyError, match="exit status 3"):
         SecretsManager.open(sqlite_url)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from strongroom import (
@@ -45,7 +44,7 @@ def test_no_key_row_remains_when_the_events_fail_to_insert(
 
     # The key row is written first in the transaction; then the events insert fails.
     if backend == "postgres":
-        recorder = sm._app.recorder  # noqa: SLF001
+        recorder = sm._app.recorder
         monkeypatch.setattr(recorder, "_insert_stored_events", fail)
     else:
         monkeypatch.setattr(SQLiteApplicationRecorder, "_insert_events", fail)
@@ -84,8 +83,8 @@ def test_delete_removes_the_key_row_and_leaves_placeholders(
         store_url, "SELECT count(*) FROM strongroom_keys WHERE id = ?", (id_param(store_url, secret.id),)
     )
     assert remaining == [(0,)]
-    with sm._keys.operation():  # noqa: SLF001
-        events = list(sm._app.events.get(secret.id))  # noqa: SLF001
+    with sm._keys.operation():
+        events = list(sm._app.events.get(secret.id))
     assert [type(e) for e in events] == [Shredded, Shredded, Secret.Deleted]
     assert [e.actor for e in events] == ["alice", "bob", "erin"]
     assert events[0].topic == Secret.Created.TOPIC
@@ -166,5 +165,5 @@ def test_another_manager_never_serves_a_deleted_key_from_memory(store_url: str) 
         created = first.create("svc", "v")
         assert second.reveal("svc") == "v"
         first.delete("svc")
-        with second._keys.operation():  # noqa: SLF001
-            assert second._keys.data_key(created.id) is None  # noqa: SLF001
+        with second._keys.operation():
+            assert second._keys.data_key(created.id) is None
