@@ -205,9 +205,6 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                     "CREATE TABLE IF NOT EXISTS {counters} ("
                     "name text PRIMARY KEY, value bigint NOT NULL)"
                 ),
-                SQL(
-                    "INSERT INTO {}.{} (name, value) VALUES ({}, 0) ON CONFLICT DO NOTHING"
-                ).format(schema, Identifier("strongroom_counters"), _KEY_IDX),
             ]
         )
         # Key changes are written in one statement per kind per save, whatever their
@@ -241,6 +238,9 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
         self._insert_store_key = sql(
             "INSERT INTO {keys} (id, wrapped, kek) VALUES (%s, %s, %s) "
             "ON CONFLICT DO NOTHING"
+        )
+        self._insert_counter = sql(
+            "INSERT INTO {counters} (name, value) VALUES (%s, 0) ON CONFLICT DO NOTHING"
         )
         self._insert_meta = sql(
             "INSERT INTO {meta} (name, value) VALUES (%s, %s) ON CONFLICT DO NOTHING"
@@ -369,6 +369,7 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                 self._insert_store_key,
                 (store_key.key_id, store_key.wrapped, store_key.kek),
             )
+            curs.execute(self._insert_counter, (_KEY_IDX,))
             curs.execute(self._select_keys, ([store_key.key_id],))
             row = curs.fetchone()
             assert row is not None
@@ -487,8 +488,6 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
             "name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
             "CREATE TABLE IF NOT EXISTS strongroom_counters ("
             "name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
-            "INSERT OR IGNORE INTO strongroom_counters (name, value) "
-            f"VALUES ('{_KEY_IDX}', 0)",
         ]
 
     def _insert_events(
@@ -555,6 +554,12 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
             c.execute(
                 f"INSERT OR IGNORE INTO {KEYS_TABLE} (id, wrapped, kek) VALUES (?, ?, ?)",
                 (store_key.key_id.hex, store_key.wrapped, store_key.kek),
+            )
+            # Writes come first in this transaction: a SQLite reader that then
+            # writes can fail at once with "database is locked" instead of waiting.
+            c.execute(
+                "INSERT OR IGNORE INTO strongroom_counters (name, value) VALUES (?, 0)",
+                (_KEY_IDX,),
             )
             c.execute(
                 f"SELECT wrapped, kek FROM {KEYS_TABLE} WHERE id = ?",

@@ -11,12 +11,13 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.utils import Environment, EnvType
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.sql import SQL, Identifier
 
 from strongroom.domain.errors import ValidationError
 from strongroom.infrastructure.keys import KeyRing
 from strongroom.infrastructure.mapper import ShreddingMapper
 from strongroom.infrastructure.master_key import MasterKeyProvider
-from strongroom.infrastructure.recorders import PostgresKeyStoreRecorder
+from strongroom.infrastructure.recorders import META_TABLE, PostgresKeyStoreRecorder
 
 ViewFactory = Callable[[Any], Any]
 """Makes a view (a tracking recorder) on the application's datastore."""
@@ -82,6 +83,43 @@ def parse_url(url: str) -> tuple[Backend, dict[str, str]]:
     raise ValidationError(msg)
 
 
+SCHEMA_VERSION = b"3"
+
+
+def _mark(part: object) -> str:
+    return f"schema:{type(part).__module__}.{type(part).__qualname__}"
+
+
+def _schema_marks(conn: Any, schema: str) -> set[str]:
+    meta = f"{schema}.{META_TABLE}"
+    row = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL AS present", (meta,)
+    ).fetchone()
+    if not _first(row):
+        return set()
+    rows = conn.execute(
+        SQL("SELECT name FROM {}.{} WHERE name LIKE 'schema:%%' AND value = %s").format(
+            Identifier(schema), Identifier(META_TABLE)
+        ),
+        (SCHEMA_VERSION,),
+    ).fetchall()
+    return {_first(row) for row in rows}
+
+
+def _first(row: Any) -> Any:
+    # eventsourcing's pool hands out connections with dict rows.
+    return next(iter(row.values())) if isinstance(row, dict) else row[0]
+
+
+def _set_marks(conn: Any, schema: str, marks: Sequence[str]) -> None:
+    statement = SQL(
+        "INSERT INTO {}.{} (name, value) VALUES (%s, %s) "
+        "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value"
+    ).format(Identifier(schema), Identifier(META_TABLE))
+    for mark in marks:
+        conn.execute(statement, (mark, SCHEMA_VERSION))
+
+
 class StrongroomApplication(Application[UUID]):
     """The event-sourced application behind a SecretsManager."""
 
@@ -123,10 +161,20 @@ class StrongroomApplication(Application[UUID]):
         with self.datastore.get_connection() as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
             try:
-                self.recorder.create_table()
+                # DDL on an existing store takes table locks that can deadlock with
+                # concurrent writers, so each part is created once and marked done.
+                done = _schema_marks(conn, self.datastore.schema)
+                if _mark(self.recorder) not in done:
+                    self.recorder.create_table()
                 made = [make(self.datastore) for make in views]
                 for view in made:
-                    view.create_table()
+                    if _mark(view) not in done:
+                        view.create_table()
+                _set_marks(
+                    conn,
+                    self.datastore.schema,
+                    [_mark(part) for part in (self.recorder, *made)],
+                )
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
         return made

@@ -137,3 +137,22 @@ def test_no_plaintext_reaches_a_log_record_when_logging_everything(
 
     assert canary not in caplog.text
     assert MASTER_KEY.hex() not in caplog.text
+
+
+def test_reopening_a_postgres_store_runs_no_ddl_when_its_schema_is_marked_done(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from strongroom.infrastructure.recorders import PostgresKeyStoreRecorder
+    from strongroom.projections.postgres import PostgresSecretsView
+
+    with SecretsManager.open(postgres_url, master_key=MASTER_KEY) as sm:
+        sm.create("a", "v")
+
+    def no_ddl(*_: object) -> None:
+        # DDL on a live store takes table locks that deadlock with writers.
+        raise AssertionError("create_table ran on an existing store")
+
+    monkeypatch.setattr(PostgresKeyStoreRecorder, "create_table", no_ddl)
+    monkeypatch.setattr(PostgresSecretsView, "create_table", no_ddl)
+    with SecretsManager.open(postgres_url, master_key=MASTER_KEY) as sm:
+        assert sm.reveal("a") == "v"
