@@ -177,6 +177,10 @@ class StrongroomApplication(Application[UUID]):
                 )
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+        # The recorder looked up its composite type when constructed, perhaps before
+        # another opener had created it; create_table() would look again, so when
+        # it is skipped, look here.
+        self.datastore.register_type_adapters()
         return made
 
     def __repr__(self) -> str:

@@ -156,3 +156,33 @@ def test_reopening_a_postgres_store_runs_no_ddl_when_its_schema_is_marked_done(
     monkeypatch.setattr(PostgresSecretsView, "create_table", no_ddl)
     with SecretsManager.open(postgres_url, master_key=MASTER_KEY) as sm:
         assert sm.reveal("a") == "v"
+
+
+def test_an_opener_that_waited_for_another_to_create_the_schema_can_write_when_it_is_done(
+    postgres_url: str,
+) -> None:
+    from eventsourcing.application import Application
+
+    from strongroom.infrastructure.keys import KeyRing
+    from strongroom.infrastructure.master_key import RawKeyProvider
+    from strongroom.infrastructure.store import StrongroomApplication, parse_url
+    from strongroom.keys import KeyAPI
+
+    # Its recorder is constructed (and looks up its types) before the schema exists...
+    _, env = parse_url(postgres_url)
+    early = StrongroomApplication.__new__(StrongroomApplication)
+    Application.__init__(early, env)
+    try:
+        # ...another process creates the schema meanwhile...
+        with SecretsManager.open(postgres_url, master_key=MASTER_KEY) as sm:
+            sm.create("made-by-the-other", "v")
+        # ...and the early opener then finds it marked done and skips the DDL.
+        early.views = early.create_tables([])
+        early.keys = KeyRing(RawKeyProvider(MASTER_KEY), early.recorder)
+        early.shredding_mapper.keys = early.keys
+
+        KeyAPI(early).set_secret("written-by-the-early-opener", "s")
+
+        assert KeyAPI(early).get_secret("written-by-the-early-opener") == "s"
+    finally:
+        early.close()
