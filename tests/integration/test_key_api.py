@@ -343,6 +343,37 @@ def test_get_or_create_returns_one_winner_to_every_process_when_racing(
         assert sm.keys.get_secret("shared") == outcomes[0]
 
 
+def _set_in_process(url: str, n: int, start: Any, results: Any) -> None:
+    with SecretsManager.open(url, master_key=MASTER_KEY) as sm:
+        start.wait()
+        try:
+            sm.keys.set_secret("contested", f"process-{n}")
+            results.put(("won", f"process-{n}"))
+        except KeyReusedError:
+            results.put(("lost", f"process-{n}"))
+
+
+def test_set_secret_has_exactly_one_winner_when_processes_race(store_url: str) -> None:
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Event(), context.Queue()
+    workers = [
+        context.Process(target=_set_in_process, args=(store_url, n, start, results))
+        for n in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    start.set()
+    outcomes = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(60)
+
+    assert sorted(kind for kind, _ in outcomes) == ["lost", "lost", "won"]
+    (winner,) = [value for kind, value in outcomes if kind == "won"]
+    with SecretsManager.open(store_url, master_key=MASTER_KEY) as sm:
+        assert sm.keys.get_secret("contested") == winner
+        assert sm.keys.describe().secret_count == 1
+
+
 def test_get_or_create_raises_instead_of_rekeying_when_the_id_was_deleted(
     sm: SecretsManager,
 ) -> None:
