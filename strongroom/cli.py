@@ -618,6 +618,104 @@ def rotate_master_key(
         sys.stderr.write("no other master key was in use; nothing to retire.\n")
 
 
+# ------------------------------------------------------------------ tokens and serve
+
+token_app = typer.Typer(
+    name="token", help="API tokens of the HTTP API.", no_args_is_help=True
+)
+app.add_typer(token_app)
+
+
+def _parse_duration(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    from datetime import UTC, timedelta
+
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    amount, unit = text[:-1], text[-1:]
+    if unit not in units or not amount.isdigit() or int(amount) == 0:
+        _fail("--expires expects a duration like 30d, 12h, 15m", EXIT_USAGE)
+    return datetime.now(UTC) + timedelta(seconds=int(amount) * units[unit])
+
+
+@token_app.command("create")
+def token_create(
+    scope: Annotated[
+        list[str],
+        typer.Option("--scope", help="secrets:read, secrets:reveal, secrets:write, keys:read, keys:write, admin"),
+    ],
+    namespace: Namespace = None,
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="Lifetime, e.g. 30d, 12h.")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="A label for the token.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Create a token; it is printed once and stored only as a hash."""
+    expires_at = _parse_duration(expires)
+    issued = _run(
+        lambda sm: sm.tokens.create(
+            scopes=scope, namespace=namespace, expires_at=expires_at, name=name
+        )
+    )
+    if as_json:
+        _print_json({"token": issued.token, **_plain(issued.info)})
+    else:
+        sys.stdout.write(issued.token + "\n")
+        sys.stderr.write("store it now: it cannot be shown again\n")
+
+
+@token_app.command("list")
+def token_list(as_json: AsJson = False) -> None:
+    """List tokens (never the tokens themselves)."""
+    found = _run(lambda sm: sm.tokens.list())
+    if as_json:
+        _print_json(found)
+        return
+    _print_table(
+        "tokens",
+        ["id", "name", "scopes", "namespace", "expires", "revoked"],
+        [
+            [t.id, t.name, ",".join(t.scopes), t.namespace, t.expires_at, t.revoked]
+            for t in found
+        ],
+    )
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id.")],
+    as_json: AsJson = False,
+) -> None:
+    """Revoke a token: it stops working at once."""
+    revoked = _run(lambda sm: sm.tokens.revoke(token_id))
+    if as_json:
+        _print_json({"id": token_id, "revoked": revoked})
+    elif not revoked:
+        _fail(f"no live token with id {token_id!r}", EXIT_NOT_FOUND)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8200,
+) -> None:
+    """Serve the HTTP API (Fluxbase-compatible, under /api/v1/secrets)."""
+    import uvicorn
+
+    from strongroom.http import create_app
+
+    with _manager() as sm:
+        uvicorn.run(
+            create_app(sm),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+        )
+
+
 def main() -> None:
     """Entry point of the ``strongroom`` console script."""
     try:

@@ -55,6 +55,7 @@ from strongroom.infrastructure.master_key import MasterKeyProvider, as_provider
 from strongroom.infrastructure.recorders import KeyChange
 from strongroom.infrastructure.store import StrongroomApplication, parse_url
 from strongroom.keys import KeyAPI
+from strongroom.tokens import TokenAPI
 from strongroom.projections.runner import CatchUp
 from strongroom.projections.secrets import (
     ACTIONS,
@@ -124,6 +125,7 @@ class SecretsManager:
         self._addresses_lock = threading.Lock()
         self._closed = False
         self.keys = KeyAPI(app, actor=self._actor)
+        self.tokens = TokenAPI(app, actor=self._actor)
 
     # ------------------------------------------------------------ lifecycle
 

@@ -1,0 +1,645 @@
+"""The HTTP API: Fluxbase's secrets contract under ``/api/v1/secrets``, token-scoped.
+
+``create_app(sm)`` returns an ASGI application (FastAPI); ``strongroom serve`` runs
+it under uvicorn. Every route needs ``Authorization: Bearer <token>`` except the
+health checks and the OpenAPI document. Responses never carry a value except the
+``/value`` extension (scope ``secrets:reveal``); error bodies are
+``{"error": ..., "code": ...}`` and never name a value or show a traceback.
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from strongroom.domain.errors import (
+    AccessDeniedError,
+    KeyReusedError,
+    NameReservedError,
+    SecretDeletedError,
+    SecretExistsError,
+    SecretExpiredError,
+    SecretNotFoundError,
+    SecretRevokedError,
+    StrongroomError,
+    ValidationError,
+    VersionConflictError,
+    VersionNotFoundError,
+)
+from strongroom.domain.results import Secret, SecretVersion
+from strongroom.domain.tokens import ApiToken
+from strongroom.manager import SecretsManager
+
+PREFIX = "/api/v1/secrets"
+MAX_BODY = 1024 * 1024
+_VERSION_IDS = uuid.UUID("6f1d3c0e-5a7b-4c1e-9d2f-7b8a9c0d1e2f")
+
+access_log = logging.getLogger("strongroom.http")
+
+
+# ------------------------------------------------------------------ schemas
+
+
+class ErrorOut(BaseModel):
+    """Every error response."""
+
+    error: str
+    code: str
+
+
+class SecretOut(BaseModel):
+    """A secret's metadata (Fluxbase ``Secret``): never its value."""
+
+    id: UUID
+    name: str
+    scope: Literal["global", "namespace"]
+    namespace: str | None = None
+    description: str | None = None
+    version: int
+    expires_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+    created_by: str | None = None
+    updated_by: str | None = None
+
+
+class SecretSummaryOut(SecretOut):
+    """A listing entry (Fluxbase ``SecretSummary``)."""
+
+    is_expired: bool
+
+
+class SecretVersionOut(BaseModel):
+    """One value version (Fluxbase ``SecretVersion``)."""
+
+    id: UUID
+    secret_id: UUID
+    version: int
+    created_at: datetime
+    created_by: str | None = None
+
+
+class StatsOut(BaseModel):
+    """Counts (Fluxbase's three, then strongroom's)."""
+
+    total: int
+    expiring_soon: int
+    expired: int
+    active: int
+    revoked: int
+    deleted: int
+
+
+class CreateIn(BaseModel):
+    """Body of ``POST /``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    value: str
+    scope: Literal["global", "namespace"] | None = None
+    namespace: str | None = None
+    description: str | None = None
+    expires_at: datetime | None = None
+
+
+class UpdateIn(BaseModel):
+    """Body of ``PUT``: at least one field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: str | None = None
+    description: str | None = None
+    expires_at: datetime | None = None
+
+
+class MessageOut(BaseModel):
+    """A plain confirmation."""
+
+    message: str
+
+
+class ValueOut(BaseModel):
+    """A revealed value (the ``/value`` extension)."""
+
+    name: str
+    namespace: str | None = None
+    version: int
+    value: Any
+
+
+class HealthOut(BaseModel):
+    """Liveness and readiness."""
+
+    status: str
+
+
+# ------------------------------------------------------------------ errors
+
+
+class ApiError(Exception):
+    """An error response raised from a route or a dependency."""
+
+    def __init__(self, status: int, error: str, code: str) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.code = code
+
+
+_STATUS: list[tuple[type[StrongroomError], int, str]] = [
+    (ValidationError, 400, "validation_error"),
+    (SecretNotFoundError, 404, "not_found"),
+    (VersionNotFoundError, 404, "version_not_found"),
+    (SecretExistsError, 409, "exists"),
+    (NameReservedError, 409, "name_reserved"),
+    (KeyReusedError, 409, "key_reused"),
+    (VersionConflictError, 409, "conflict"),
+    (SecretDeletedError, 410, "deleted"),
+    (SecretExpiredError, 410, "expired"),
+    (SecretRevokedError, 409, "revoked"),
+    (AccessDeniedError, 403, "access_denied"),
+]
+
+
+def _error(status: int, error: str, code: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": error, "code": code})
+
+
+def _from_strongroom(exc: StrongroomError) -> JSONResponse:
+    for kind, status, code in _STATUS:
+        if isinstance(exc, kind):
+            # strongroom's messages name secrets, never values.
+            return _error(status, str(exc), code)
+    access_log.error("internal error: %s", type(exc).__name__)
+    return _error(500, "internal error", "internal")
+
+
+# ------------------------------------------------------------------ the app
+
+
+def create_app(sm: SecretsManager) -> FastAPI:
+    """The ASGI application serving ``sm``."""
+    app = FastAPI(
+        title="strongroom",
+        version="1",
+        description="Event-sourced secrets with per-secret crypto-shredding.",
+        docs_url=None,
+        redoc_url=None,
+    )
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.error, exc.code)
+
+    @app.exception_handler(StrongroomError)
+    async def _domain_error(_: Request, exc: StrongroomError) -> JSONResponse:
+        return _from_strongroom(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # Say where, never echo the input: it may be a secret value.
+        where = ", ".join(
+            ".".join(str(part) for part in err.get("loc", ())) for err in exc.errors()
+        )
+        return _error(400, f"invalid request: {where or 'body'}", "validation_error")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "error"
+        )
+        return _error(exc.status_code, str(exc.detail), code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        access_log.error("internal error: %s", type(exc).__name__)
+        return _error(500, "internal error", "internal")
+
+    @app.middleware("http")
+    async def _limits_and_log(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            response: Response = _error(413, "request body too large", "too_large")
+        else:
+            response = await call_next(request)
+        # Paths may hold secret names, never values; query strings are left out.
+        access_log.info(
+            "%s %s %s %.1fms",
+            request.method,
+            request.url.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    def bearer(scope: str) -> Callable[[Request], Awaitable[ApiToken]]:
+        async def check(request: Request) -> ApiToken:
+            header = request.headers.get("authorization", "")
+            kind, _, token = header.partition(" ")
+            if kind.lower() != "bearer" or not token:
+                raise ApiError(401, "missing bearer token", "unauthenticated")
+            found = await run_in_threadpool(sm.tokens.verify, token.strip())
+            if found is None:
+                raise ApiError(
+                    401, "invalid, expired or revoked token", "unauthenticated"
+                )
+            if not found.allows(scope, datetime.now(UTC)):
+                raise ApiError(403, f"the token lacks the {scope} scope", "forbidden")
+            return found
+
+        return check
+
+    Read = Annotated[ApiToken, Depends(bearer("secrets:read"))]
+    Write = Annotated[ApiToken, Depends(bearer("secrets:write"))]
+    Reveal = Annotated[ApiToken, Depends(bearer("secrets:reveal"))]
+    NameParam = Annotated[str, Path(description="Secret name (may contain /).")]
+    NamespaceQuery = Annotated[str | None, Query()]
+    IdParam = Annotated[UUID, Path()]
+    VersionParam = Annotated[int, Path(ge=1)]
+
+    def namespace_for(token: ApiToken, namespace: str | None) -> str | None:
+        if token.namespace is not None and namespace != token.namespace:
+            raise ApiError(403, "the token is bound to another namespace", "forbidden")
+        return namespace
+
+    async def by_id(token: ApiToken, secret_id: UUID) -> Secret:
+        secret = await run_in_threadpool(sm.get_by_id, secret_id)
+        if token.namespace is not None and secret.namespace != token.namespace:
+            # Do not tell a bound token what exists elsewhere.
+            raise ApiError(404, f"secret {secret_id} not found", "not_found")
+        return secret
+
+    ok = {"response_model_exclude_none": True}
+    errors: dict[int | str, dict[str, Any]] = {
+        status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 410, 412)
+    }
+
+    # ---------------------------------------------------------- health
+
+    @app.get("/healthz", response_model=HealthOut, tags=["health"])
+    async def healthz() -> HealthOut:
+        """The process is up."""
+        return HealthOut(status="ok")
+
+    @app.get(
+        "/readyz",
+        response_model=HealthOut,
+        responses={503: {"model": ErrorOut}},
+        tags=["health"],
+    )
+    async def readyz() -> Any:
+        """The database answers."""
+        try:
+            await run_in_threadpool(sm.exists, "readyz-probe")
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            return _error(503, "the database is unreachable", "unavailable")
+        return HealthOut(status="ready")
+
+    # ---------------------------------------------------------- collection
+
+    @app.get(PREFIX, response_model=list[SecretSummaryOut], responses=errors, **ok)
+    async def list_secrets(
+        token: Read,
+        scope: Annotated[Literal["global", "namespace"] | None, Query()] = None,
+        namespace: NamespaceQuery = None,
+    ) -> list[SecretSummaryOut]:
+        """Every live secret's metadata (global first, then by namespace and name)."""
+        if token.namespace is not None:
+            if scope == "global" or namespace not in {None, token.namespace}:
+                return []
+            scope, namespace = "namespace", token.namespace
+        items = await run_in_threadpool(
+            lambda: list(_all_secrets(sm, scope, namespace))
+        )
+        return [_summary(secret) for secret in items]
+
+    @app.get(PREFIX + "/stats", response_model=StatsOut, responses=errors)
+    async def stats(token: Read) -> StatsOut:
+        """Counts of secrets."""
+        found = await run_in_threadpool(lambda: sm.stats(namespace=token.namespace))
+        return StatsOut(
+            total=found.total,
+            expiring_soon=found.expiring_soon,
+            expired=found.expired,
+            active=found.active,
+            revoked=found.revoked,
+            deleted=found.deleted,
+        )
+
+    @app.post(PREFIX, status_code=201, response_model=SecretOut, responses=errors, **ok)
+    async def create(token: Write, body: CreateIn) -> SecretOut:
+        """Create a secret (409 if the name is taken, even by a deleted one)."""
+        scope = body.scope or ("namespace" if body.namespace else "global")
+        if scope == "namespace" and not body.namespace:
+            raise ApiError(
+                400,
+                "namespace is required when scope is 'namespace'",
+                "validation_error",
+            )
+        namespace = body.namespace if scope == "namespace" else None
+        namespace = namespace_for(token, namespace)
+        secret = await run_in_threadpool(
+            lambda: sm.create(
+                body.name,
+                body.value,
+                namespace=namespace,
+                description=body.description,
+                expires_at=body.expires_at,
+                actor=_actor(token),
+            )
+        )
+        return _out(secret)
+
+    # ---------------------------------------------------------- by name
+
+    @app.get(
+        PREFIX + "/by-name/{name:path}/versions",
+        response_model=list[SecretVersionOut],
+        responses=errors,
+        **ok,
+    )
+    async def versions_by_name(
+        token: Read, name: NameParam, namespace: NamespaceQuery = None
+    ) -> list[SecretVersionOut]:
+        """Value versions, newest first."""
+        namespace = namespace_for(token, namespace)
+        secret = await run_in_threadpool(_get_live, sm, name, namespace)
+        found = await run_in_threadpool(sm.versions, name, namespace=namespace)
+        return [_version(secret.id, v) for v in found]
+
+    @app.post(
+        PREFIX + "/by-name/{name:path}/rollback/{version}",
+        response_model=SecretOut,
+        responses=errors,
+        **ok,
+    )
+    async def rollback_by_name(
+        token: Write,
+        name: NameParam,
+        version: VersionParam,
+        namespace: NamespaceQuery = None,
+    ) -> SecretOut:
+        """A new version carrying an old version's value."""
+        namespace = namespace_for(token, namespace)
+        secret = await run_in_threadpool(
+            lambda: sm.rollback(name, version, namespace=namespace, actor=_actor(token))
+        )
+        return _out(secret)
+
+    @app.get(
+        PREFIX + "/by-name/{name:path}/value",
+        response_model=ValueOut,
+        responses=errors,
+        **ok,
+    )
+    async def value_by_name(
+        token: Reveal,
+        name: NameParam,
+        namespace: NamespaceQuery = None,
+        version: Annotated[int | None, Query(ge=1)] = None,
+        app_name: Annotated[str | None, Query(alias="app")] = None,
+        env: NamespaceQuery = None,
+    ) -> ValueOut:
+        """The value (current, or ``version``): needs ``secrets:reveal``."""
+        namespace = namespace_for(token, namespace)
+
+        def reveal() -> ValueOut:
+            secret = sm.get(name, namespace=namespace)
+            value = sm.reveal(
+                name, namespace=namespace, version=version, app=app_name, env=env
+            )
+            return ValueOut(
+                name=secret.name,
+                namespace=secret.namespace,
+                version=version or secret.version,
+                value=value,
+            )
+
+        return await run_in_threadpool(reveal)
+
+    @app.post(
+        PREFIX + "/by-name/{name:path}/revoke",
+        response_model=SecretOut,
+        responses=errors,
+        **ok,
+    )
+    async def revoke_by_name(
+        token: Write, name: NameParam, namespace: NamespaceQuery = None
+    ) -> SecretOut:
+        """Stop reveals until reinstated (idempotent)."""
+        namespace = namespace_for(token, namespace)
+        await run_in_threadpool(
+            lambda: sm.revoke(name, namespace=namespace, actor=_actor(token))
+        )
+        return _out(await run_in_threadpool(sm.get, name, namespace=namespace))
+
+    @app.post(
+        PREFIX + "/by-name/{name:path}/reinstate",
+        response_model=SecretOut,
+        responses=errors,
+        **ok,
+    )
+    async def reinstate_by_name(
+        token: Write, name: NameParam, namespace: NamespaceQuery = None
+    ) -> SecretOut:
+        """Allow reveals again (idempotent)."""
+        namespace = namespace_for(token, namespace)
+        await run_in_threadpool(
+            lambda: sm.reinstate(name, namespace=namespace, actor=_actor(token))
+        )
+        return _out(await run_in_threadpool(sm.get, name, namespace=namespace))
+
+    @app.get(
+        PREFIX + "/by-name/{name:path}",
+        response_model=SecretOut,
+        responses=errors,
+        **ok,
+    )
+    async def get_by_name(
+        token: Read, name: NameParam, namespace: NamespaceQuery = None
+    ) -> SecretOut:
+        """A secret's metadata."""
+        namespace = namespace_for(token, namespace)
+        return _out(await run_in_threadpool(_get_live, sm, name, namespace))
+
+    @app.put(
+        PREFIX + "/by-name/{name:path}",
+        response_model=SecretOut,
+        responses=errors,
+        **ok,
+    )
+    async def update_by_name(
+        token: Write, name: NameParam, body: UpdateIn, namespace: NamespaceQuery = None
+    ) -> SecretOut:
+        """Change the value and/or metadata (a new value is a new version)."""
+        namespace = namespace_for(token, namespace)
+        return _out(await run_in_threadpool(_update, sm, name, namespace, body, token))
+
+    @app.delete(
+        PREFIX + "/by-name/{name:path}", response_model=MessageOut, responses=errors
+    )
+    async def delete_by_name(
+        token: Write, name: NameParam, namespace: NamespaceQuery = None
+    ) -> MessageOut:
+        """Crypto-shred the secret; its name stays reserved."""
+        namespace = namespace_for(token, namespace)
+        await run_in_threadpool(_delete, sm, name, namespace, token)
+        return MessageOut(message="Secret deleted successfully")
+
+    # ---------------------------------------------------------- by id
+
+    @app.get(
+        PREFIX + "/{secret_id}/versions",
+        response_model=list[SecretVersionOut],
+        responses=errors,
+        **ok,
+    )
+    async def versions_by_id(token: Read, secret_id: IdParam) -> list[SecretVersionOut]:
+        """Value versions, newest first."""
+        secret = await by_id(token, secret_id)
+        found = await run_in_threadpool(
+            sm.versions, secret.name, namespace=secret.namespace
+        )
+        return [_version(secret.id, v) for v in found]
+
+    @app.post(
+        PREFIX + "/{secret_id}/rollback/{version}",
+        response_model=SecretOut,
+        responses=errors,
+        **ok,
+    )
+    async def rollback_by_id(
+        token: Write, secret_id: IdParam, version: VersionParam
+    ) -> SecretOut:
+        """A new version carrying an old version's value."""
+        secret = await by_id(token, secret_id)
+        rolled = await run_in_threadpool(
+            lambda: sm.rollback(
+                secret.name, version, namespace=secret.namespace, actor=_actor(token)
+            )
+        )
+        return _out(rolled)
+
+    @app.get(PREFIX + "/{secret_id}", response_model=SecretOut, responses=errors, **ok)
+    async def get_by_id(token: Read, secret_id: IdParam) -> SecretOut:
+        """A secret's metadata by id."""
+        return _out(await by_id(token, secret_id))
+
+    @app.put(PREFIX + "/{secret_id}", response_model=SecretOut, responses=errors, **ok)
+    async def update_by_id(
+        token: Write, secret_id: IdParam, body: UpdateIn
+    ) -> SecretOut:
+        """Change the value and/or metadata by id."""
+        secret = await by_id(token, secret_id)
+        return _out(
+            await run_in_threadpool(
+                _update, sm, secret.name, secret.namespace, body, token
+            )
+        )
+
+    @app.delete(PREFIX + "/{secret_id}", response_model=MessageOut, responses=errors)
+    async def delete_by_id(token: Write, secret_id: IdParam) -> MessageOut:
+        """Crypto-shred the secret by id."""
+        secret = await by_id(token, secret_id)
+        await run_in_threadpool(_delete, sm, secret.name, secret.namespace, token)
+        return MessageOut(message="Secret deleted successfully")
+
+    return app
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _actor(token: ApiToken) -> str:
+    return f"token:{token.name or token.id}"
+
+
+def _scope(secret: Secret) -> Literal["global", "namespace"]:
+    return "global" if secret.namespace is None else "namespace"
+
+
+def _out(secret: Secret) -> SecretOut:
+    return SecretOut(
+        id=secret.id,
+        name=secret.name,
+        scope=_scope(secret),
+        namespace=secret.namespace,
+        description=secret.description,
+        version=secret.version,
+        expires_at=secret.expires_at,
+        created_at=secret.created_at,
+        updated_at=secret.updated_at,
+        created_by=secret.created_by,
+        updated_by=secret.updated_by,
+    )
+
+
+def _summary(secret: Secret) -> SecretSummaryOut:
+    return SecretSummaryOut(**_out(secret).model_dump(), is_expired=secret.is_expired)
+
+
+def _version(secret_id: UUID, version: SecretVersion) -> SecretVersionOut:
+    return SecretVersionOut(
+        id=uuid.uuid5(_VERSION_IDS, f"{secret_id}/{version.version}"),
+        secret_id=secret_id,
+        version=version.version,
+        created_at=version.created_at,
+        created_by=version.created_by,
+    )
+
+
+def _all_secrets(
+    sm: SecretsManager, scope: str | None, namespace: str | None
+) -> Iterator[Secret]:
+    cursor: str | None = None
+    while True:
+        page = sm.list(scope=scope, namespace=namespace, limit=1000, cursor=cursor)
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def _get_live(sm: SecretsManager, name: str, namespace: str | None) -> Secret:
+    found = sm.get(name, namespace=namespace, include_deleted=True)
+    if found.status.value == "deleted":
+        msg = f"secret {name!r} was deleted"
+        raise SecretDeletedError(msg)
+    return found
+
+
+def _update(
+    sm: SecretsManager,
+    name: str,
+    namespace: str | None,
+    body: UpdateIn,
+    token: ApiToken,
+) -> Secret:
+    given = body.model_dump(exclude_unset=True)
+    if not given:
+        msg = "at least one field (value, description or expires_at) must be given"
+        raise ValidationError(msg)
+    return sm.update(name, namespace=namespace, actor=_actor(token), **given)
+
+
+def _delete(
+    sm: SecretsManager, name: str, namespace: str | None, token: ApiToken
+) -> None:
+    _get_live(sm, name, namespace)  # 404 for a missing name, 410 once deleted
+    if not sm.delete(name, namespace=namespace, actor=_actor(token)):
+        msg = f"secret {name!r} was deleted"
+        raise SecretDeletedError(msg)

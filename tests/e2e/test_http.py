@@ -1,0 +1,338 @@
+"""The HTTP API's contract (Fluxbase's secrets routes, token scopes), on both backends."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from strongroom import SecretsManager
+from strongroom.http import create_app
+from tests.conftest import MASTER_KEY
+
+API = "/api/v1/secrets"
+ALL = ["secrets:read", "secrets:write", "secrets:reveal"]
+
+
+@pytest.fixture
+def client(sm: SecretsManager) -> Iterator[TestClient]:
+    with TestClient(create_app(sm)) as test_client:
+        yield test_client
+
+
+def _auth(
+    sm: SecretsManager, *scopes: str, namespace: str | None = None
+) -> dict[str, str]:
+    token = sm.tokens.create(scopes=list(scopes or ALL), namespace=namespace).token
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _create(client: TestClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
+    response = client.post(API, json={"value": "v1", **body}, headers=headers)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def test_create_returns_201_and_metadata_without_the_value_when_valid(
+    client: TestClient, sm: SecretsManager
+) -> None:
+    headers = _auth(sm)
+
+    body = _create(client, headers, name="db/password", value="canary-value-1")
+
+    assert "value" not in body
+    assert "canary-value-1" not in str(body)
+    assert body["name"] == "db/password"
+    assert body["scope"] == "global"
+    assert body["version"] == 1
+    # Optional fields are omitted when null, never sent as null.
+    assert "namespace" not in body
+    assert "description" not in body
+    assert "expires_at" not in body
+    assert set(body) >= {"id", "created_at", "updated_at"}
+
+
+def test_namespace_scope_requires_a_namespace_when_creating(
+    client: TestClient, sm: SecretsManager
+) -> None:
+    headers = _auth(sm)
+
+    missing = client.post(
+        API, json={"name": "a", "value": "v", "scope": "namespace"}, headers=headers
+    )
+    scoped = _create(client, headers, name="a", scope="namespace", namespace="payments")
+
+    assert missing.status_code == 400
+    assert missing.json()["code"] == "validation_error"
+    assert (scoped["scope"], scoped["namespace"]) == ("namespace", "payments")
+
+
+def test_list_returns_an_empty_array_then_summaries_when_secrets_exist(
+    client: TestClient, sm: SecretsManager
+) -> None:
+    headers = _auth(sm)
+    assert client.get(API, headers=headers).json() == []
+
+    _create(client, headers, name="g", expires_at="2000-01-01T00:00:00Z")
+    _create(client, headers, name="n", namespace="team-a", scope="namespace")
+
+    everything = client.get(API, headers=headers).json()
+    assert [(s["name"], s["scope"], s["is_expired"]) for s in everything] == [
+        ("g", "global", True),
+        ("n", "namespace", False),
+    ]
+    assert [
+        s["name"]
+        for s in client.get(API, params={"scope": "global"}, headers=headers).json()
+    ] == ["g"]
+    assert [
+        s["name"]
+        for s in client.get(API, params={"namespace": "team-a"}, headers=headers).json()
+    ] == ["n"]
+
+
+def test_by_name_routes_follow_the_contract_when_names_contain_slashes(
+    client: TestClient, sm: SecretsManager
+) -> None:
+    headers = _auth(sm)
+    created = _create(client, headers, name="svc/db/password", value="one")
+    by_name = f"{API}/by-name/svc%2Fdb%2Fpassword"
+
+    assert client.get(by_name, headers=headers).json()["id"] == created["id"]
+    updated = client.put(
+        by_name, json={"value": "two", "description": "d"}, headers=headers
+    )
+    assert updated.status_code == 200
+    assert (updated.json()["version"], updated.json()["description"]) == (2, "d")
+    versions = client.get(
+        f"{API}/by-name/svc/db/password/versions", headers=headers
+    ).json()
+    assert [v["version"] for v in versions] == [2, 1]
+    assert {v["secret_id"] for v in versions} == {created["id"]}
+    rolled = client.post(f"{API}/by-name/svc/db/password/rollback/1", headers=headers)
+    assert rolled.json()["version"] == 3
+    value = client.get(f"{API}/by-name/svc/db/password/value", headers=headers).json()
+    assert (value["value"], value["version"]) == ("one", 3)
+    assert client.put(by_name, json={}, headers=headers).status_code == 400
+
+    deleted = client.delete(by_name, headers=headers)
+    assert (deleted.status_code, deleted.json()) == (
+        200,
+        {"message": "Secret deleted successfully"},
+    )
+    assert client.get(by_name, headers=headers).status_code == 410
+    assert client.delete(by_name, headers=headers).status_code == 410
+    again = client.post(
+        API, json={"name": "svc/db/password", "value": "x"}, headers=headers
+    )
+    assert (again.status_code, again.json()["code"]) == (409, "name_reserved")
+
+
+def test_by_id_routes_mirror_the_by_name_ones_when_given_an_id(
+    client: TestClient, sm: SecretsManager
+) -> None:
+    headers = _auth(sm)
+    secret_id = _create(client, headers, name="k", value="one")["id"]
+
+    assert client.get(f"{API}/{secret_id}", headers=headers).json()["name"] == "k"
+    assert (
+        client.put(f"{API}/{secret_id}", json={"value": "two"}, headers=headers).json()[
+            "version"
+        ]
+        == 2
+    )
+    assert [
+        v["version"]
+        for v in client.get(f"{API}/{secret_id}/versions", headers=headers).json()
+    ] == [2, 1]
+    assert (
+        client.post(f"{API}/{secret_id}/rollback/1", headers=headers).json()["version"]
+        == 3
+    )
+    assert (
+        client.post(f"{API}/{secret_id}/rollback/9", headers=headers).status_code == 404
+    )
+    assert client.delete(f"{API}/{secret_id}", headers=headers).status_code == 200
+    assert client.get(f"{API}/{secret_id}", headers=headers).status_code == 404
+    assert client.get(f"{API}/not-a-uuid", headers=headers).status_code == 400
+
+
+def test_stats_are_routed_before_ids_and_count_when_asked(
+    client: TestClient, sm: SecretsManager
+) -> None:
+    headers = _auth(sm)
+    _create(client, headers, name="a")
+    _create(client, headers, name="b", expires_at="2000-01-01T00:00:00Z")
+
+    stats = client.get(f"{API}/stats", headers=headers).json()
+
+    assert (stats["total"], stats["expired"], stats["expiring_soon"]) == (2, 1, 0)
+
+
+def test_errors_have_the_contract_shape_and_never_echo_values_when_input_is_bad(
+    client: TestClient, sm: SecretsManager
+) -> None:
+    headers = _auth(sm)
+    _create(client, headers, name="dup")
+
+    cases = [
+        (
+            client.post(API, json={"name": "dup", "value": "v"}, headers=headers),
+            409,
+            "exists",
+        ),
+        (
+            client.post(
+                API, json={"name": "bad name!", "value": "canary-2"}, headers=headers
+            ),
+            400,
+            "validation_error",
+        ),
+        (
+            client.post(API, json={"name": "x", "value": 12345}, headers=headers),
+            400,
+            "validation_error",
+        ),
+        (
+            client.post(
+                API, json={"name": "x", "value": "v", "extra": 1}, headers=headers
+            ),
+            400,
+            "validation_error",
+        ),
+        (client.get(f"{API}/by-name/missing", headers=headers), 404, "not_found"),
+    ]
+    for response, status, code in cases:
+        assert response.status_code == status, response.text
+        assert response.json()["code"] == code
+        assert set(response.json()) == {"error", "code"}
+        assert "canary-2" not in response.text
+        assert "Traceback" not in response.text
+
+
+def test_tokens_are_required_and_scopes_enforced_when_calling(
+    client: TestClient, sm: SecretsManager
+) -> None:
+    writer = _auth(sm)
+    _create(client, writer, name="s", value="v")
+    reader = _auth(sm, "secrets:read")
+
+    assert client.get(API).status_code == 401
+    assert (
+        client.get(API, headers={"Authorization": "Bearer srt_nope"}).status_code == 401
+    )
+    assert client.get(API, headers=reader).status_code == 200
+    denied = client.get(f"{API}/by-name/s/value", headers=reader)
+    assert (denied.status_code, denied.json()["code"]) == (403, "forbidden")
+    assert "secrets:reveal" in denied.json()["error"]
+    assert (
+        client.post(API, json={"name": "t", "value": "v"}, headers=reader).status_code
+        == 403
+    )
+
+    token_id = sm.tokens.list()[-1].id
+    assert sm.tokens.revoke(token_id) is True
+    assert client.get(API, headers=reader).status_code == 401
+
+
+def test_a_namespace_bound_token_sees_and_touches_only_its_namespace_when_used(
+    client: TestClient, sm: SecretsManager
+) -> None:
+    admin = _auth(sm, "admin")
+    _create(client, admin, name="global-one")
+    other = _create(client, admin, name="x", namespace="other", scope="namespace")
+    bound = _auth(sm, *ALL, namespace="mine")
+
+    _create(client, bound, name="x", namespace="mine", scope="namespace")
+
+    assert [s["namespace"] for s in client.get(API, headers=bound).json()] == ["mine"]
+    assert client.get(API, params={"scope": "global"}, headers=bound).json() == []
+    assert (
+        client.get(
+            f"{API}/by-name/x", params={"namespace": "other"}, headers=bound
+        ).status_code
+        == 403
+    )
+    assert client.get(f"{API}/by-name/global-one", headers=bound).status_code == 403
+    assert client.get(f"{API}/{other['id']}", headers=bound).status_code == 404
+    assert (
+        client.post(API, json={"name": "y", "value": "v"}, headers=bound).status_code
+        == 403
+    )
+
+
+def test_health_and_openapi_need_no_token_when_probed(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready"}
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {
+        f"{API}",
+        f"{API}/stats",
+        f"{API}/by-name/{{name}}",
+        f"{API}/{{secret_id}}",
+    } <= set(paths)
+
+
+def test_oversized_bodies_are_refused_when_over_a_mebibyte(
+    client: TestClient, sm: SecretsManager
+) -> None:
+    response = client.post(
+        API,
+        content=b"{" + b" " * (1024 * 1024 + 1) + b"}",
+        headers={**_auth(sm), "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 413
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_strongroom_serve_answers_the_contract_when_run_as_a_process(
+    store_url: str,
+) -> None:
+    with SecretsManager.open(store_url, master_key=MASTER_KEY) as sm:
+        token = sm.tokens.create(scopes=ALL).token
+    port = _free_port()
+    env = {
+        **os.environ,
+        "STRONGROOM_DATABASE_URL": store_url,
+        "STRONGROOM_MASTER_KEY": base64.b64encode(MASTER_KEY).decode(),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "strongroom", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        headers = {"Authorization": f"Bearer {token}"}
+        created = httpx.post(
+            base + API, json={"name": "live", "value": "over-http"}, headers=headers
+        )
+        assert created.status_code == 201
+        value = httpx.get(base + API + "/by-name/live/value", headers=headers).json()
+        assert value["value"] == "over-http"
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    assert b"over-http" not in err
