@@ -38,6 +38,7 @@ class Action(StrEnum):
     REVOKED = "revoked"
     REINSTATED = "reinstated"
     DELETED = "deleted"
+    REVEALED = "revealed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.projection import Projection
 
 from strongroom.domain.errors import ValidationError
+from strongroom.domain.reads import Reveal
 from strongroom.domain.reservations import NameReservation
 from strongroom.domain.results import Action, Status
 from strongroom.domain.secret import (
@@ -32,7 +33,7 @@ from strongroom.domain.secret import (
     value_version_of,
 )
 
-TOPICS = (*TOPIC_CLASSES, NameReservation.Created.TOPIC)
+TOPICS = (*TOPIC_CLASSES, NameReservation.Created.TOPIC, Reveal.Created.TOPIC)
 
 
 @dataclass
@@ -179,6 +180,18 @@ def apply_event(txn: ViewTransaction, item: Any, position: int) -> None:
     """Fold one event (or shredded placeholder) into the read models."""
     if isinstance(item, NameReservation.Created):
         txn.add_name(item.secret_id, item.name, item.namespace)
+        return
+    if isinstance(item, Reveal.Created):
+        txn.add_audit(
+            AuditRow(
+                position=position,
+                secret_id=item.secret_id,
+                action=str(Action.REVEALED),
+                actor=item.actor,
+                at=item.timestamp,
+                version=item.version,
+            )
+        )
         return
     secret_id: UUID = item.originator_id
     txn.add_audit(_audit_row(item, position))

@@ -419,8 +419,15 @@ def create_app(sm: SecretsManager) -> FastAPI:
 
         def reveal() -> ValueOut:
             secret = sm.get(name, namespace=namespace)
+            # Every reveal over HTTP is recorded: who, which version, when.
             value = sm.reveal(
-                name, namespace=namespace, version=version, app=app_name, env=env
+                name,
+                namespace=namespace,
+                version=version,
+                app=app_name,
+                env=env,
+                actor=_actor(token),
+                audit=True,
             )
             return ValueOut(
                 name=secret.name,

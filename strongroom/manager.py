@@ -27,6 +27,7 @@ from strongroom.domain.errors import (
     VersionConflictError,
     describe,
 )
+from strongroom.domain.reads import Reveal
 from strongroom.domain.reservations import NameReservation
 from strongroom.domain.results import (
     Action,
@@ -124,6 +125,7 @@ class SecretsManager:
         self._addresses: dict[UUID, UUID] = {}
         self._addresses_lock = threading.Lock()
         self._closed = False
+        self._audit_reads = False
         self.keys = KeyAPI(app, actor=self._actor)
         self.tokens = TokenAPI(app, actor=self._actor)
 
@@ -137,6 +139,7 @@ class SecretsManager:
         master_key: MasterKeyProvider | bytes | str | None = None,
         previous_master_keys: Iterable[MasterKeyProvider | bytes | str] | None = None,
         actor: str | None = None,
+        audit_reads: bool = False,
     ) -> SecretsManager:
         """Open (creating if needed) the store at ``url``; see DESIGN.md §6.
 
@@ -170,7 +173,9 @@ class SecretsManager:
             env, master_key=kek, previous_master_keys=previous, views=[view_class]
         )
         (view,) = app.views
-        return cls(app, view, backend=backend, location=_redact(url), actor=actor)
+        manager = cls(app, view, backend=backend, location=_redact(url), actor=actor)
+        manager._audit_reads = bool(audit_reads)
+        return manager
 
     def close(self) -> None:
         """Release the database connections (idempotent)."""
@@ -550,8 +555,14 @@ class SecretsManager:
         version: int | None = None,
         app: str | None = None,
         env: str | None = None,
+        actor: str | None = None,
+        audit: bool | None = None,
     ) -> Value:
-        """The secret's current value, or that of an older ``version``."""
+        """The secret's current value, or that of an older ``version``.
+
+        With ``audit`` (default: the manager's ``audit_reads``) the reveal is
+        recorded in the event log - who, which version, when; never the value.
+        """
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
         if version is not None:
@@ -574,8 +585,19 @@ class SecretsManager:
                 raise AccessDeniedError(f"env {env!r} may not reveal secret {where}")
             if version is None or version == found.value_version:
                 assert found.value is not None
-                return copy.deepcopy(found.value)
-            return self._value_at(found, version)
+                value = copy.deepcopy(found.value)
+            else:
+                value = self._value_at(found, version)
+        if self._audit_reads if audit is None else audit:
+            record = Reveal.record(
+                record_id=uuid4(),
+                secret_id=found.id,
+                version=version or found.value_version,
+                actor=self._who(actor),
+                at=_now(),
+            )
+            self._app.save(record)
+        return value
 
     def reveal_many(
         self, names: Iterable[str], *, namespace: str | None = None

@@ -336,3 +336,29 @@ def test_strongroom_serve_answers_the_contract_when_run_as_a_process(
         server.terminate()
         _, err = server.communicate(timeout=30)
     assert b"over-http" not in err
+
+
+def test_every_reveal_over_http_is_audited_without_the_value_when_read(
+    client: TestClient, sm: SecretsManager
+) -> None:
+    writer = _auth(sm)
+    _create(client, writer, name="stripe-key", value="sk-canary-77")
+    client.put(
+        f"{API}/by-name/stripe-key", json={"value": "sk-canary-78"}, headers=writer
+    )
+    reader_token = sm.tokens.create(scopes=["secrets:reveal"], name="billing").token
+    reader = {"Authorization": f"Bearer {reader_token}"}
+
+    client.get(f"{API}/by-name/stripe-key/value", headers=reader)
+    client.get(f"{API}/by-name/stripe-key/value", params={"version": 1}, headers=reader)
+
+    reads = list(sm.audit(action="revealed"))
+    assert [(e.name, e.actor, e.version) for e in reads] == [
+        ("stripe-key", "token:billing", 2),
+        ("stripe-key", "token:billing", 1),
+    ]
+    assert "sk-canary" not in repr(reads)
+    sm.rebuild_projections()
+    assert len(list(sm.audit(action="revealed"))) == 2
+    # Reads are not writes: the secret's own history is unchanged.
+    assert [e.action for e in sm.history("stripe-key")] == ["created", "updated"]
