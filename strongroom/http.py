@@ -7,6 +7,7 @@ health checks and the OpenAPI document. Responses never carry a value except the
 ``{"error": ..., "code": ...}`` and never name a value or show a traceback.
 """
 
+import json
 import logging
 import time
 import uuid
@@ -17,7 +18,7 @@ from uuid import UUID
 
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -136,6 +137,58 @@ class ValueOut(BaseModel):
     namespace: str | None = None
     version: int
     value: Any
+
+
+class AuditOut(BaseModel):
+    """One recorded action (history and audit)."""
+
+    at: datetime
+    actor: str | None = None
+    action: str
+    secret_id: UUID
+    name: str | None = None
+    namespace: str | None = None
+    version: int | None = None
+
+
+class BatchIn(BaseModel):
+    """Body of ``POST /batch/values``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    names: list[str] = Field(min_length=1, max_length=100)
+    namespace: str | None = None
+
+
+class BatchItemOut(BaseModel):
+    """One name's result: its value, or its error."""
+
+    name: str
+    version: int | None = None
+    value: Any = None
+    error: str | None = None
+    code: str | None = None
+
+
+class BatchOut(BaseModel):
+    """Per-item results, in the order asked."""
+
+    results: list[BatchItemOut]
+
+
+class KeyIn(BaseModel):
+    """Body of ``PUT /api/v1/keys/{id}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret: str = Field(min_length=1)
+
+
+class KeyOut(BaseModel):
+    """An aggregate key (the key API's ``get_secret``)."""
+
+    id: str
+    secret: str
 
 
 class HealthOut(BaseModel):
@@ -471,6 +524,57 @@ def create_app(sm: SecretsManager) -> FastAPI:
         return _out(await run_in_threadpool(sm.get, name, namespace=namespace))
 
     @app.get(
+        PREFIX + "/by-name/{name:path}/history",
+        response_model=list[AuditOut],
+        responses=errors,
+        **ok,
+    )
+    async def history_by_name(
+        token: Read, name: NameParam, namespace: NamespaceQuery = None
+    ) -> list[AuditOut]:
+        """Every recorded action on the secret, from the event log."""
+        namespace = namespace_for(token, namespace)
+        found = await run_in_threadpool(sm.history, name, namespace=namespace)
+        return [_audit(entry) for entry in found]
+
+    @app.patch(
+        PREFIX + "/by-name/{name:path}",
+        response_model=SecretOut,
+        responses=errors,
+        **ok,
+    )
+    async def patch_by_name(
+        token: Write,
+        name: NameParam,
+        request: Request,
+        namespace: NamespaceQuery = None,
+    ) -> SecretOut:
+        """Apply a JSON merge patch (RFC 7396) to a JSON-object value.
+
+        ``If-Match: <version>`` makes it conditional: 412 if the secret moved on.
+        """
+        namespace = namespace_for(token, namespace)
+        try:
+            changes = await request.json()
+        except ValueError:
+            msg = "the body must be a JSON merge patch"
+            raise ApiError(400, msg, "validation_error") from None
+        if not isinstance(changes, dict):
+            msg = "the merge patch must be a JSON object"
+            raise ApiError(400, msg, "validation_error")
+        expected = request.headers.get("if-match")
+        if expected is not None:
+            expected = expected.strip().strip('"')
+            if not expected.isdigit():
+                msg = "If-Match must be a version number"
+                raise ApiError(400, msg, "validation_error")
+        return _out(
+            await run_in_threadpool(
+                _merge_patch, sm, name, namespace, changes, expected, token
+            )
+        )
+
+    @app.get(
         PREFIX + "/by-name/{name:path}",
         response_model=SecretOut,
         responses=errors,
@@ -506,6 +610,100 @@ def create_app(sm: SecretsManager) -> FastAPI:
         namespace = namespace_for(token, namespace)
         await run_in_threadpool(_delete, sm, name, namespace, token)
         return MessageOut(message="Secret deleted successfully")
+
+    # ---------------------------------------------------------- audit, batch
+
+    @app.get(
+        PREFIX + "/audit",
+        responses={200: {"content": {"application/x-ndjson": {}}}, **errors},
+        response_class=StreamingResponse,
+    )
+    async def audit(
+        token: Read,
+        since: Annotated[datetime | None, Query()] = None,
+        until: Annotated[datetime | None, Query()] = None,
+        actor: Annotated[str | None, Query()] = None,
+        namespace: NamespaceQuery = None,
+        action: Annotated[str | None, Query()] = None,
+    ) -> StreamingResponse:
+        """Recorded actions across the store, as NDJSON, in log order."""
+        if token.namespace is not None:
+            namespace = namespace_for(token, namespace or token.namespace)
+        entries = await run_in_threadpool(
+            lambda: sm.audit(
+                since=since,
+                until=until,
+                actor=actor,
+                namespace=namespace,
+                action=action,
+            )
+        )
+
+        def lines() -> Iterator[bytes]:
+            for entry in entries:
+                yield _audit(entry).model_dump_json(exclude_none=True).encode() + b"\n"
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    @app.post(PREFIX + "/batch/values", response_model=BatchOut, responses=errors, **ok)
+    async def batch_values(token: Reveal, body: BatchIn) -> BatchOut:
+        """Reveal several values; each name gets its value or its error (audited)."""
+        namespace = namespace_for(token, body.namespace)
+
+        def reveal_all() -> BatchOut:
+            results = []
+            for name in body.names:
+                try:
+                    secret = _get_live(sm, name, namespace)
+                    value = sm.reveal(
+                        name, namespace=namespace, actor=_actor(token), audit=True
+                    )
+                    results.append(
+                        BatchItemOut(name=name, version=secret.version, value=value)
+                    )
+                except StrongroomError as exc:
+                    failed = json.loads(bytes(_from_strongroom(exc).body))
+                    results.append(BatchItemOut(name=name, **failed))
+            return BatchOut(results=results)
+
+        return await run_in_threadpool(reveal_all)
+
+    # ---------------------------------------------------------- keys
+
+    KeysRead = Annotated[ApiToken, Depends(bearer("keys:read"))]
+    KeysWrite = Annotated[ApiToken, Depends(bearer("keys:write"))]
+    KeyIdParam = Annotated[str, Path(min_length=1, max_length=255)]
+
+    @app.get("/api/v1/keys/{key_id:path}", response_model=KeyOut, responses=errors)
+    async def get_key(token: KeysRead, key_id: KeyIdParam) -> KeyOut:
+        """The secret of an aggregate key id (404: never set, or deleted)."""
+        del token
+        found = await run_in_threadpool(sm.keys.get_secret, key_id)
+        if found is None:
+            raise ApiError(404, f"no key under id {key_id!r}", "not_found")
+        return KeyOut(id=key_id, secret=found)
+
+    @app.put(
+        "/api/v1/keys/{key_id:path}",
+        status_code=201,
+        response_model=KeyOut,
+        responses=errors,
+    )
+    async def put_key(token: KeysWrite, key_id: KeyIdParam, body: KeyIn) -> KeyOut:
+        """Set the secret of a never-used id (409 for any id used before)."""
+        del token
+        await run_in_threadpool(sm.keys.set_secret, key_id, body.secret)
+        return KeyOut(id=key_id, secret=body.secret)
+
+    @app.delete(
+        "/api/v1/keys/{key_id:path}", response_model=MessageOut, responses=errors
+    )
+    async def delete_key(token: KeysWrite, key_id: KeyIdParam) -> MessageOut:
+        """Destroy the secret of an id; the id stays used forever."""
+        del token
+        if not await run_in_threadpool(sm.keys.delete_secret, key_id):
+            raise ApiError(404, f"no live key under id {key_id!r}", "not_found")
+        return MessageOut(message="Key deleted successfully")
 
     # ---------------------------------------------------------- by id
 
@@ -607,6 +805,62 @@ def _version(secret_id: UUID, version: SecretVersion) -> SecretVersionOut:
         created_at=version.created_at,
         created_by=version.created_by,
     )
+
+
+def _audit(entry: Any) -> AuditOut:
+    return AuditOut(
+        at=entry.at,
+        actor=entry.actor,
+        action=str(entry.action),
+        secret_id=entry.secret_id,
+        name=entry.name,
+        namespace=entry.namespace,
+        version=entry.version,
+    )
+
+
+def _apply_merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396: objects merge recursively, null removes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _apply_merge_patch(result.get(key), value)
+    return result
+
+
+def _merge_patch(
+    sm: SecretsManager,
+    name: str,
+    namespace: str | None,
+    changes: dict[str, Any],
+    expected: str | None,
+    token: ApiToken,
+) -> Secret:
+    for _ in range(5):
+        secret = _get_live(sm, name, namespace)
+        if expected is not None and int(expected) != secret.version:
+            msg = f"secret {name!r} is at version {secret.version}"
+            raise ApiError(412, msg, "precondition_failed")
+        old = sm.reveal(name, namespace=namespace, audit=False)
+        new = _apply_merge_patch(old, changes)
+        try:
+            return sm.update(
+                name,
+                namespace=namespace,
+                value=new,
+                expected_version=secret.version,
+                actor=_actor(token),
+            )
+        except VersionConflictError:
+            if expected is not None:
+                msg = f"secret {name!r} changed meanwhile"
+                raise ApiError(412, msg, "precondition_failed") from None
+    msg = f"secret {name!r} kept changing; the patch gave up"
+    raise VersionConflictError(msg)
 
 
 def _all_secrets(

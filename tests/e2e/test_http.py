@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import socket
 import subprocess
@@ -362,3 +363,85 @@ def test_every_reveal_over_http_is_audited_without_the_value_when_read(
     assert len(list(sm.audit(action="revealed"))) == 2
     # Reads are not writes: the secret's own history is unchanged.
     assert [e.action for e in sm.history("stripe-key")] == ["created", "updated"]
+
+
+def test_merge_patch_honours_if_match_and_rfc7396_when_patching(
+    client: TestClient, sm: SecretsManager
+) -> None:
+    headers = _auth(sm)
+    sm.patch("flags", {"a": 1, "nested": {"x": 1, "y": 2}})
+    url = f"{API}/by-name/flags"
+
+    patched = client.patch(
+        url, json={"a": None, "nested": {"y": None, "z": 3}, "b": 2}, headers=headers
+    )
+
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["version"] == 2
+    assert sm.reveal("flags") == {"nested": {"x": 1, "z": 3}, "b": 2}
+    stale = client.patch(url, json={"c": 1}, headers={**headers, "If-Match": "1"})
+    assert (stale.status_code, stale.json()["code"]) == (412, "precondition_failed")
+    fresh = client.patch(url, json={"c": 1}, headers={**headers, "If-Match": '"2"'})
+    assert fresh.status_code == 200
+    assert client.patch(url, json=[1], headers=headers).status_code == 400
+    assert sm.reveal("flags") == {"nested": {"x": 1, "z": 3}, "b": 2, "c": 1}
+
+
+def test_history_and_audit_stream_what_happened_when_asked(
+    client: TestClient, sm: SecretsManager
+) -> None:
+    headers = _auth(sm)
+    _create(client, headers, name="h", value="one")
+    client.put(f"{API}/by-name/h", json={"value": "two"}, headers=headers)
+
+    history = client.get(f"{API}/by-name/h/history", headers=headers).json()
+    audit = client.get(f"{API}/audit", headers=headers)
+
+    assert [e["action"] for e in history] == ["created", "updated"]
+    assert audit.headers["content-type"].startswith("application/x-ndjson")
+    lines = [json.loads(line) for line in audit.text.splitlines()]
+    assert [(e["name"], e["action"]) for e in lines] == [
+        ("h", "created"),
+        ("h", "updated"),
+    ]
+    assert "one" not in audit.text
+    only = client.get(f"{API}/audit", params={"action": "updated"}, headers=headers)
+    assert len(only.text.splitlines()) == 1
+
+
+def test_batch_values_answer_per_item_when_some_fail(
+    client: TestClient, sm: SecretsManager
+) -> None:
+    headers = _auth(sm)
+    _create(client, headers, name="ok", value="v")
+    _create(client, headers, name="gone", value="v")
+    client.delete(f"{API}/by-name/gone", headers=headers)
+
+    body = client.post(
+        f"{API}/batch/values",
+        json={"names": ["ok", "gone", "missing"]},
+        headers=headers,
+    ).json()
+
+    assert body["results"] == [
+        {"name": "ok", "version": 1, "value": "v"},
+        {"name": "gone", "error": "secret 'gone' was deleted", "code": "deleted"},
+        {"name": "missing", "error": "secret 'missing' not found", "code": "not_found"},
+    ]
+
+
+def test_key_routes_follow_resolve_semantics_when_used_over_http(
+    client: TestClient, sm: SecretsManager
+) -> None:
+    keys = _auth(sm, "keys:read", "keys:write")
+    url = "/api/v1/keys/user-42"
+
+    assert client.get(url, headers=keys).status_code == 404
+    assert client.put(url, json={"secret": "k1"}, headers=keys).status_code == 201
+    assert client.get(url, headers=keys).json() == {"id": "user-42", "secret": "k1"}
+    reused = client.put(url, json={"secret": "k2"}, headers=keys)
+    assert (reused.status_code, reused.json()["code"]) == (409, "key_reused")
+    assert client.delete(url, headers=keys).status_code == 200
+    assert client.delete(url, headers=keys).status_code == 404
+    assert client.put(url, json={"secret": "k3"}, headers=keys).status_code == 409
+    assert client.get(url, headers=_auth(sm, "secrets:read")).status_code == 403
