@@ -58,7 +58,9 @@ _CREATE = (
 def _time(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    # Fixed width (years zero-padded, always microseconds) so text order is time
+    # order; strftime("%Y") does not pad years before 1000.
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _parse(text: str | None) -> datetime | None:

@@ -42,6 +42,29 @@ from strongroom.domain.tokens import ApiToken
 from strongroom.manager import SecretsManager
 
 PREFIX = "/api/v1/secrets"
+# The OpenAPI document states the validation rules, so clients (and schemathesis)
+# know what the server accepts.
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_.\-]+)*$"
+NAMESPACE_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,62}$"
+MAX_NAME = 255
+MAX_TEXT = 4096
+MAX_LABEL = 255
+MAX_VALUE_CHARS = 16 * 1024  # 4 bytes per character at most: within the 64 KiB limit
+SecretName = Annotated[str, Field(pattern=NAME_PATTERN, max_length=MAX_NAME)]
+NamespaceName = Annotated[str, Field(pattern=NAMESPACE_PATTERN)]
+ValueText = Annotated[str, Field(min_length=1, max_length=MAX_VALUE_CHARS)]
+Description = Annotated[str, Field(max_length=MAX_TEXT)]
+ActionName = Literal[
+    "created",
+    "updated",
+    "patched",
+    "rolled_back",
+    "metadata_changed",
+    "revoked",
+    "reinstated",
+    "deleted",
+    "revealed",
+]
 MAX_BODY = 1024 * 1024
 _VERSION_IDS = uuid.UUID("6f1d3c0e-5a7b-4c1e-9d2f-7b8a9c0d1e2f")
 
@@ -104,23 +127,36 @@ class StatsOut(BaseModel):
 class CreateIn(BaseModel):
     """Body of ``POST /``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # Fluxbase's rule, stated in the schema: scope "namespace" needs a namespace.
+        json_schema_extra={
+            "if": {
+                "properties": {"scope": {"const": "namespace"}},
+                "required": ["scope"],
+            },
+            "then": {
+                "required": ["namespace"],
+                "properties": {"namespace": {"type": "string"}},
+            },
+        },
+    )
 
-    name: str
-    value: str
+    name: SecretName
+    value: ValueText
     scope: Literal["global", "namespace"] | None = None
-    namespace: str | None = None
-    description: str | None = None
+    namespace: NamespaceName | None = None
+    description: Description | None = None
     expires_at: datetime | None = None
 
 
 class UpdateIn(BaseModel):
     """Body of ``PUT``: at least one field."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
-    value: str | None = None
-    description: str | None = None
+    value: ValueText | None = None
+    description: Description | None = None
     expires_at: datetime | None = None
 
 
@@ -156,8 +192,8 @@ class BatchIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    names: list[str] = Field(min_length=1, max_length=100)
-    namespace: str | None = None
+    names: list[SecretName] = Field(min_length=1, max_length=100)
+    namespace: NamespaceName | None = None
 
 
 class BatchItemOut(BaseModel):
@@ -319,8 +355,16 @@ def create_app(sm: SecretsManager) -> FastAPI:
     Read = Annotated[ApiToken, Depends(bearer("secrets:read"))]
     Write = Annotated[ApiToken, Depends(bearer("secrets:write"))]
     Reveal = Annotated[ApiToken, Depends(bearer("secrets:reveal"))]
-    NameParam = Annotated[str, Path(description="Secret name (may contain /).")]
-    NamespaceQuery = Annotated[str | None, Query()]
+    NameParam = Annotated[
+        str,
+        Path(
+            description="Secret name (may contain /).",
+            pattern=NAME_PATTERN,
+            max_length=MAX_NAME,
+        ),
+    ]
+    NamespaceQuery = Annotated[str | None, Query(pattern=NAMESPACE_PATTERN)]
+    LabelQuery = Annotated[str | None, Query(max_length=MAX_LABEL)]
     IdParam = Annotated[UUID, Path()]
     VersionParam = Annotated[int, Path(ge=1)]
 
@@ -464,8 +508,10 @@ def create_app(sm: SecretsManager) -> FastAPI:
         name: NameParam,
         namespace: NamespaceQuery = None,
         version: Annotated[int | None, Query(ge=1)] = None,
-        app_name: Annotated[str | None, Query(alias="app")] = None,
-        env: NamespaceQuery = None,
+        app_name: Annotated[
+            str | None, Query(alias="app", max_length=MAX_LABEL)
+        ] = None,
+        env: LabelQuery = None,
     ) -> ValueOut:
         """The value (current, or ``version``): needs ``secrets:reveal``."""
         namespace = namespace_for(token, namespace)
@@ -541,6 +587,23 @@ def create_app(sm: SecretsManager) -> FastAPI:
         PREFIX + "/by-name/{name:path}",
         response_model=SecretOut,
         responses=errors,
+        openapi_extra={
+            "parameters": [
+                {
+                    "name": "If-Match",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "pattern": '^"?[1-9][0-9]{0,8}"?$'},
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    media: {"schema": {"type": "object", "maxProperties": 50}}
+                    for media in ("application/merge-patch+json", "application/json")
+                },
+            },
+        },
         **ok,
     )
     async def patch_by_name(
@@ -622,9 +685,9 @@ def create_app(sm: SecretsManager) -> FastAPI:
         token: Read,
         since: Annotated[datetime | None, Query()] = None,
         until: Annotated[datetime | None, Query()] = None,
-        actor: Annotated[str | None, Query()] = None,
+        actor: LabelQuery = None,
         namespace: NamespaceQuery = None,
-        action: Annotated[str | None, Query()] = None,
+        action: Annotated[ActionName | None, Query()] = None,
     ) -> StreamingResponse:
         """Recorded actions across the store, as NDJSON, in log order."""
         if token.namespace is not None:
@@ -894,6 +957,10 @@ def _update(
     if not given:
         msg = "at least one field (value, description or expires_at) must be given"
         raise ValidationError(msg)
+    if given.get("value", "") is None:
+        del given["value"]  # a value cannot be cleared: null means "unchanged"
+    if not given:
+        return _get_live(sm, name, namespace)
     return sm.update(name, namespace=namespace, actor=_actor(token), **given)
 
 

@@ -186,3 +186,18 @@ def test_an_opener_that_waited_for_another_to_create_the_schema_can_write_when_i
         assert KeyAPI(early).get_secret("written-by-the-early-opener") == "s"
     finally:
         early.close()
+
+
+def test_early_years_round_trip_through_the_views_when_a_secret_expires_in_them(
+    sm: SecretsManager,
+) -> None:
+    from datetime import UTC, datetime
+
+    early = datetime(202, 4, 13, tzinfo=UTC)
+    sm.create("ancient", "v", expires_at=early)
+
+    (item,) = sm.list().items
+    assert item.expires_at == early
+    assert item.is_expired
+    assert [e.action for e in sm.audit()] == ["created"]
+    assert sm.stats().expired == 1
