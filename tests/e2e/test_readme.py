@@ -34,3 +34,42 @@ def test_readme_key_api_example_runs_when_executed(tmp_path: Path) -> None:
     exec(compile(match.group(1), str(README), "exec"), namespace)
 
     assert namespace["key"] == "fresh-key"
+
+
+def test_readme_http_walkthrough_runs_against_a_real_server_when_executed(
+    tmp_path: Path,
+) -> None:
+    import base64
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    section = README.read_text().split("## The HTTP API", 1)[1]
+    match = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
+    assert match is not None, "the README has no HTTP walk-through"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "STRONGROOM_DATABASE_URL": "sqlite:///" + str(tmp_path / "http.db"),
+        "STRONGROOM_MASTER_KEY": base64.b64encode(bytes(range(32))).decode(),
+    }
+
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", match.group(1)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert '"value":"sk_live_123"' in out
+    assert '"action":"revealed"' in out and '"actor":"token:billing"' in out
+    assert "403\n" in out
