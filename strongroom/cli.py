@@ -165,9 +165,7 @@ def _show_secret(secret: Any, *, as_json: bool) -> None:
         _print_json(secret)
         return
     data = _plain(secret)
-    _print_table(
-        secret.name, ["field", "value"], [[key, data[key]] for key in data]
-    )
+    _print_table(secret.name, ["field", "value"], [[key, data[key]] for key in data])
 
 
 def _run(action: Callable[[SecretsManager], Any]) -> Any:
@@ -185,12 +183,19 @@ Description = Annotated[str | None, typer.Option("--description", "-d")]
 
 
 def _write(
-    verb: str, name: str, namespace: str | None, description: str | None,
-    *, json_value: bool, as_json: bool,
+    verb: str,
+    name: str,
+    namespace: str | None,
+    description: str | None,
+    *,
+    json_value: bool,
+    as_json: bool,
 ) -> None:
     value = _read_value(as_json=json_value)
     extra = {} if description is None else {"description": description}
-    secret = _run(lambda sm: getattr(sm, verb)(name, value, namespace=namespace, **extra))
+    secret = _run(
+        lambda sm: getattr(sm, verb)(name, value, namespace=namespace, **extra)
+    )
     _show_secret(secret, as_json=as_json)
 
 
@@ -215,7 +220,9 @@ def create(
     as_json: AsJson = False,
 ) -> None:
     """Create a secret; fails if the name is taken (value from stdin or a prompt)."""
-    _write("create", name, namespace, description, json_value=json_value, as_json=as_json)
+    _write(
+        "create", name, namespace, description, json_value=json_value, as_json=as_json
+    )
 
 
 @app.command()
@@ -265,7 +272,11 @@ def list_(
     """List secrets (metadata only)."""
     page = _run(
         lambda sm: sm.list(
-            namespace=namespace, prefix=prefix, status=status, limit=limit, cursor=cursor
+            namespace=namespace,
+            prefix=prefix,
+            status=status,
+            limit=limit,
+            cursor=cursor,
         )
     )
     if as_json:
@@ -394,11 +405,153 @@ def stats(namespace: Namespace = None, as_json: AsJson = False) -> None:
     _print_table("stats", ["count", "value"], rows)
 
 
+# ------------------------------------------------------------------ more secrets commands
+
+
+def _parse_moment(text: str | None, what: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"{what} must be an ISO 8601 date-time with a UTC offset", EXIT_USAGE)
+    if moment.utcoffset() is None:
+        _fail(
+            f"{what} must include a UTC offset, e.g. 2026-01-01T00:00:00+00:00",
+            EXIT_USAGE,
+        )
+    return moment
+
+
+@app.command()
+def patch(
+    name: Name,
+    merge: Annotated[
+        str, typer.Option("--merge", help="A JSON object merged into the value.")
+    ],
+    namespace: Namespace = None,
+    as_json: AsJson = False,
+) -> None:
+    """Merge keys into a JSON-object value (null removes a key); creates if missing."""
+    try:
+        changes = json.loads(merge)
+    except ValueError:
+        _fail("--merge must be a JSON object", EXIT_USAGE)
+    if not isinstance(changes, dict):
+        _fail("--merge must be a JSON object", EXIT_USAGE)
+    _run(lambda sm: sm.patch(name, changes, namespace=namespace))
+    secret = _run(lambda sm: sm.get(name, namespace=namespace))
+    _show_secret(secret, as_json=as_json)
+
+
+@app.command()
+def update(
+    name: Name,
+    namespace: Namespace = None,
+    value: Annotated[
+        bool, typer.Option("--value", help="Read a new value from stdin or a prompt.")
+    ] = False,
+    description: Description = None,
+    expires_at: Annotated[
+        str | None, typer.Option("--expires-at", help="ISO 8601 with offset.")
+    ] = None,
+    expected_version: Annotated[
+        int | None, typer.Option("--expected-version", min=1)
+    ] = None,
+    json_value: JsonValue = False,
+    as_json: AsJson = False,
+) -> None:
+    """Change only what is given (a new value makes a new version)."""
+    changes: dict[str, Any] = {}
+    if value:
+        changes["value"] = _read_value(as_json=json_value)
+    if description is not None:
+        changes["description"] = description
+    if expires_at is not None:
+        changes["expires_at"] = _parse_moment(expires_at, "--expires-at")
+    if not changes:
+        _fail(
+            "nothing to update: give --value, --description or --expires-at", EXIT_USAGE
+        )
+    secret = _run(
+        lambda sm: sm.update(
+            name, namespace=namespace, expected_version=expected_version, **changes
+        )
+    )
+    _show_secret(secret, as_json=as_json)
+
+
+@app.command()
+def audit(
+    since: Annotated[str | None, typer.Option("--since")] = None,
+    until: Annotated[str | None, typer.Option("--until")] = None,
+    actor: Annotated[str | None, typer.Option("--by", help="Only this actor.")] = None,
+    namespace: Namespace = None,
+    action: Annotated[str | None, typer.Option("--action")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Recorded actions across the store, in log order (--json: one JSON array)."""
+    entries = _run(
+        lambda sm: list(
+            sm.audit(
+                since=_parse_moment(since, "--since"),
+                until=_parse_moment(until, "--until"),
+                actor=actor,
+                namespace=namespace,
+                action=action,
+            )
+        )
+    )
+    if as_json:
+        _print_json(entries)
+        return
+    _print_table(
+        "audit",
+        ["at", "actor", "action", "namespace", "name", "version"],
+        [
+            [
+                e.at.isoformat(timespec="seconds"),
+                e.actor,
+                e.action.value,
+                e.namespace,
+                e.name,
+                e.version,
+            ]
+            for e in entries
+        ],
+    )
+
+
+@app.command("as-of")
+def as_of(
+    name: Name,
+    at: Annotated[str, typer.Argument(help="ISO 8601 date-time with offset.")],
+    namespace: Namespace = None,
+    as_json: AsJson = False,
+) -> None:
+    """The secret's metadata as it was at a past instant."""
+    moment = _parse_moment(at, "AT")
+    secret = _run(lambda sm: sm.as_of(name, moment, namespace=namespace))
+    _show_secret(secret, as_json=as_json)
+
+
+@app.command()
+def rebuild(as_json: AsJson = False) -> None:
+    """Rebuild listing, stats and audit from the event log."""
+    _run(lambda sm: sm.rebuild_projections())
+    if as_json:
+        _print_json({"rebuilt": True})
+    else:
+        sys.stderr.write("projections rebuilt from the event log\n")
+
+
 # ------------------------------------------------------------------ progress
 
 
 @contextmanager
-def _progress(description: str, *, quiet: bool) -> Iterator[Callable[[int, int | None], None]]:
+def _progress(
+    description: str, *, quiet: bool
+) -> Iterator[Callable[[int, int | None], None]]:
     """A rich progress bar on a terminal; nothing under --json or when piped."""
     if quiet or not (sys.stderr.isatty() and sys.stdout.isatty()):
         yield lambda _done, _total: None
@@ -492,7 +645,10 @@ def keys_delete(
     if as_json:
         _print_json({"id": key_id, "deleted": deleted})
     elif not deleted:
-        _fail(f"no key under id {key_id!r} (never set, or already deleted)", EXIT_NOT_FOUND)
+        _fail(
+            f"no key under id {key_id!r} (never set, or already deleted)",
+            EXIT_NOT_FOUND,
+        )
 
 
 @keys_app.command("describe")
@@ -521,9 +677,7 @@ def keys_export(
     transport = _read_transport_key(transport_key_file)
     with _manager() as sm:
         try:
-            lines = sm.keys.export_secrets(
-                plaintext=plaintext, transport_key=transport
-            )
+            lines = sm.keys.export_secrets(plaintext=plaintext, transport_key=transport)
             total = sm.keys.describe().secret_count
             with _open_output(output) as out, _progress("export", quiet=False) as show:
                 for done, line in enumerate(lines, start=1):
@@ -600,7 +754,9 @@ def rotate_master_key(
     Never decrypts an event. Safe to re-run after an interruption: it finishes.
     """
     with _progress("re-wrapping keys", quiet=as_json) as show:
-        done = _run(lambda sm: sm.rotate_master_key(batch_size=batch_size, progress=show))
+        done = _run(
+            lambda sm: sm.rotate_master_key(batch_size=batch_size, progress=show)
+        )
     if as_json:
         _print_json(done)
         return
@@ -642,13 +798,18 @@ def _parse_duration(text: str | None) -> datetime | None:
 def token_create(
     scope: Annotated[
         list[str],
-        typer.Option("--scope", help="secrets:read, secrets:reveal, secrets:write, keys:read, keys:write, admin"),
+        typer.Option(
+            "--scope",
+            help="secrets:read, secrets:reveal, secrets:write, keys:read, keys:write, admin",
+        ),
     ],
     namespace: Namespace = None,
     expires: Annotated[
         str | None, typer.Option("--expires", help="Lifetime, e.g. 30d, 12h.")
     ] = None,
-    name: Annotated[str | None, typer.Option("--name", help="A label for the token.")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="A label for the token.")
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Create a token; it is printed once and stored only as a hash."""
