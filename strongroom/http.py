@@ -274,6 +274,53 @@ def _from_strongroom(exc: StrongroomError) -> JSONResponse:
     return _error(500, "internal error", "internal")
 
 
+class _BodyLimit:
+    """Refuses request bodies over ``limit`` bytes, declared or streamed (chunked).
+
+    The body is read (at most ``limit`` bytes) before the application sees it, so an
+    oversized request is answered 413 without running any route.
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, receive, send)
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.limit:
+                response = _error(413, "request body too large", "too_large")
+                await response(scope, receive, send)
+                return
+            chunks.append(body)
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {
+                    "type": "http.request",
+                    "body": b"".join(chunks),
+                    "more_body": False,
+                }
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
 # ------------------------------------------------------------------ the app
 
 
@@ -286,6 +333,8 @@ def create_app(sm: SecretsManager) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+
+    app.add_middleware(_BodyLimit, limit=MAX_BODY)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -316,15 +365,11 @@ def create_app(sm: SecretsManager) -> FastAPI:
         return _error(500, "internal error", "internal")
 
     @app.middleware("http")
-    async def _limits_and_log(
+    async def _access_log(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            response: Response = _error(413, "request body too large", "too_large")
-        else:
-            response = await call_next(request)
+        response = await call_next(request)
         # Paths may hold secret names, never values; query strings are left out.
         access_log.info(
             "%s %s %s %.1fms",

@@ -445,3 +445,20 @@ def test_key_routes_follow_resolve_semantics_when_used_over_http(
     assert client.delete(url, headers=keys).status_code == 404
     assert client.put(url, json={"secret": "k3"}, headers=keys).status_code == 409
     assert client.get(url, headers=_auth(sm, "secrets:read")).status_code == 403
+
+
+def test_streamed_bodies_are_cut_off_when_over_a_mebibyte(
+    client: TestClient, sm: SecretsManager
+) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"name": "big", "value": "'
+        for _ in range(20):
+            yield b"x" * 65536
+        yield b'"}'
+
+    response = client.post(
+        API, content=chunks(), headers={**_auth(sm), "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    assert not sm.exists("big")
