@@ -66,6 +66,7 @@ ActionName = Literal[
     "revealed",
 ]
 MAX_BODY = 1024 * 1024
+MAX_JSON_DEPTH = 64
 _VERSION_IDS = uuid.UUID("6f1d3c0e-5a7b-4c1e-9d2f-7b8a9c0d1e2f")
 
 access_log = logging.getLogger("strongroom.http")
@@ -354,9 +355,11 @@ def create_app(sm: SecretsManager) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(
-            exc.status_code, "error"
-        )
+        code = {
+            400: "validation_error",
+            404: "not_found",
+            405: "method_not_allowed",
+        }.get(exc.status_code, "error")
         return _error(exc.status_code, str(exc.detail), code)
 
     @app.exception_handler(Exception)
@@ -662,8 +665,12 @@ def create_app(sm: SecretsManager) -> FastAPI:
         ``If-Match: <version>`` makes it conditional: 412 if the secret moved on.
         """
         namespace = namespace_for(token, namespace)
+        raw = await request.body()
+        if not _shallow_enough(raw):
+            msg = f"the merge patch is nested deeper than {MAX_JSON_DEPTH} levels"
+            raise ApiError(400, msg, "validation_error")
         try:
-            changes = await request.json()
+            changes = json.loads(raw)
         except ValueError:
             msg = "the body must be a JSON merge patch"
             raise ApiError(400, msg, "validation_error") from None
@@ -913,6 +920,31 @@ def _version(secret_id: UUID, version: SecretVersion) -> SecretVersionOut:
         created_at=version.created_at,
         created_by=version.created_by,
     )
+
+
+def _shallow_enough(raw: bytes, limit: int = 0) -> bool:
+    """Whether JSON text nests at most ``limit`` levels (checked before parsing it:
+    a deep enough document exhausts Python's recursion limit in the parser)."""
+    limit = limit or MAX_JSON_DEPTH
+    depth = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in {0x5B, 0x7B}:  # [ {
+            depth += 1
+            if depth > limit:
+                return False
+        elif byte in {0x5D, 0x7D}:  # ] }
+            depth -= 1
+    return True
 
 
 def _audit(entry: Any) -> AuditOut:

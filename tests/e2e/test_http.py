@@ -462,3 +462,25 @@ def test_streamed_bodies_are_cut_off_when_over_a_mebibyte(
 
     assert response.status_code == 413
     assert not sm.exists("big")
+
+
+def test_deeply_nested_json_is_refused_not_crashed_on_when_posted(
+    client: TestClient, sm: SecretsManager
+) -> None:
+    headers = {**_auth(sm), "Content-Type": "application/json"}
+    sm.patch("flags", {"a": 1})
+    deep = b"[" * 100_000 + b"]" * 100_000
+
+    created = client.post(
+        API,
+        content=b'{"name":"a","value":"v","description":' + deep + b"}",
+        headers=headers,
+    )
+    patched = client.patch(
+        f"{API}/by-name/flags", content=b'{"a":' + deep + b"}", headers=headers
+    )
+
+    for response in (created, patched):
+        assert response.status_code == 400
+        assert response.json()["code"] == "validation_error"
+    assert sm.reveal("flags") == {"a": 1}
