@@ -860,11 +860,25 @@ def token_revoke(
 def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8200,
+    access_log: Annotated[
+        bool,
+        typer.Option("--access-log/--no-access-log", help="JSON lines on stderr."),
+    ] = True,
 ) -> None:
     """Serve the HTTP API (Fluxbase-compatible, under /api/v1/secrets)."""
+    import logging
+
     import uvicorn
 
+    from strongroom.http import access_log as http_log
     from strongroom.http import create_app
+
+    if access_log:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        http_log.addHandler(handler)
+        http_log.setLevel(logging.INFO)
+        http_log.propagate = False
 
     with _manager() as sm:
         uvicorn.run(

@@ -373,13 +373,20 @@ def create_app(sm: SecretsManager) -> FastAPI:
     ) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
-        # Paths may hold secret names, never values; query strings are left out.
+        # One JSON line per request. Paths may hold secret names, never values;
+        # query strings and bodies are left out.
         access_log.info(
-            "%s %s %s %.1fms",
-            request.method,
-            request.url.path,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
+            json.dumps(
+                {
+                    "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                    "client": request.client.host if request.client else None,
+                },
+                separators=(",", ":"),
+            )
         )
         return response
 
