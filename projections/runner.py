@@ -9,6 +9,7 @@ applied exactly once and the losers simply read on from the new position.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from eventsourcing.application import Application
@@ -43,8 +44,11 @@ class CatchUp:
         """The projection's materialised view."""
         return self._projection.view
 
-    def run(self) -> int:
-        """Process every event recorded so far; the number processed here."""
+    def run(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Process every event recorded so far; the number processed here.
+
+        ``progress`` gets (log position reached, last log position) after each batch.
+        """
         processed = 0
         conflicts = 0
         with self._lock:
@@ -61,7 +65,8 @@ class CatchUp:
                 with self._keys.operation():
                     self._keys.prefetch(n.originator_id for n in notifications)
                     events = [
-                        (self._app.mapper.to_domain_event(n), n.id) for n in notifications
+                        (self._app.mapper.to_domain_event(n), n.id)
+                        for n in notifications
                     ]
                 try:
                     self._projection.process_batch(self._app.name, events)
@@ -71,9 +76,12 @@ class CatchUp:
                         raise
                     continue
                 processed += len(events)
+                if progress is not None:
+                    last = self._app.recorder.max_notification_id() or 0
+                    progress(notifications[-1].id, last)
 
-    def rebuild(self) -> int:
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Empty the read models, then replay the whole log into them."""
         with self._lock:
             self.view.reset(self._app.name)
-        return self.run()
+        return self.run(progress)

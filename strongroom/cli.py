@@ -538,7 +538,8 @@ def as_of(
 @app.command()
 def rebuild(as_json: AsJson = False) -> None:
     """Rebuild listing, stats and audit from the event log."""
-    _run(lambda sm: sm.rebuild_projections())
+    with _progress("rebuilding projections", quiet=as_json) as show:
+        _run(lambda sm: sm.rebuild_projections(progress=show))
     if as_json:
         _print_json({"rebuilt": True})
     else:

@@ -750,9 +750,14 @@ class SecretsManager:
         assert isinstance(found, Secret)
         return found.info(moment)
 
-    def rebuild_projections(self) -> None:
-        """Rebuild listing, stats and audit from the event log."""
-        self._catch_up.rebuild()
+    def rebuild_projections(
+        self, *, progress: Callable[[int, int], None] | None = None
+    ) -> None:
+        """Rebuild listing, stats and audit from the event log.
+
+        ``progress`` gets (log position reached, last log position) per batch.
+        """
+        self._catch_up.rebuild(progress)
 
     def rotate_master_key(
         self,

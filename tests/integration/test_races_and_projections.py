@@ -201,3 +201,17 @@ def test_early_years_round_trip_through_the_views_when_a_secret_expires_in_them(
     assert item.is_expired
     assert [e.action for e in sm.audit()] == ["created"]
     assert sm.stats().expired == 1
+
+
+def test_rebuild_reports_progress_up_to_the_end_of_the_log_when_asked(
+    sm: SecretsManager,
+) -> None:
+    for i in range(5):
+        sm.create(f"s{i}", "v")
+    seen: list[tuple[int, int]] = []
+
+    sm.rebuild_projections(progress=lambda done, total: seen.append((done, total)))
+
+    assert seen
+    assert seen[-1][0] == seen[-1][1]
+    assert len(sm.list().items) == 5
