@@ -38,7 +38,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def drive(base: str, token: str, seconds: float, clients: int, request) -> tuple[int, list[float]]:
+def drive(
+    base: str, token: str, seconds: float, clients: int, request
+) -> tuple[int, list[float]]:
     stop = time.perf_counter() + seconds
     latencies: list[float] = []
     errors = [0]
@@ -46,7 +48,9 @@ def drive(base: str, token: str, seconds: float, clients: int, request) -> tuple
 
     def worker(n: int) -> None:
         mine: list[float] = []
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as http:
+        with httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {token}"}
+        ) as http:
             while time.perf_counter() < stop:
                 started = time.perf_counter()
                 response = request(http, n)
@@ -74,19 +78,37 @@ def report(label: str, seconds: float, errors: int, latencies: list[float]) -> N
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--url", default=None, help="PostgreSQL admin URL (default: SQLite)")
+    parser.add_argument(
+        "--url", default=None, help="PostgreSQL admin URL (default: SQLite)"
+    )
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
     key = base64.b64encode(os.urandom(32)).decode()
-    with tempfile.TemporaryDirectory() as tmp, scratch_store(args.url, tmp, "http") as url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        scratch_store(args.url, tmp, "http") as url,
+    ):
         with SecretsManager.open(url, master_key=key) as sm:
             token = sm.tokens.create(scopes=["admin"]).token
             sm.create("load/db-password", "s3cr3t-value")
         port = free_port()
-        env = {**os.environ, "STRONGROOM_DATABASE_URL": url, "STRONGROOM_MASTER_KEY": key}
+        env = {
+            **os.environ,
+            "STRONGROOM_DATABASE_URL": url,
+            "STRONGROOM_MASTER_KEY": key,
+        }
         server = subprocess.Popen(
-            [sys.executable, "-m", "strongroom", "serve", "--port", str(port)], env=env
+            [
+                sys.executable,
+                "-m",
+                "strongroom",
+                "serve",
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
+            env=env,
         )
         base = f"http://127.0.0.1:{port}"
         try:
@@ -96,16 +118,26 @@ def main() -> None:
                     break
                 except httpx.TransportError:
                     time.sleep(0.1)
-            print(f"backend: {'postgres' if args.url else 'sqlite'}, {args.clients} clients")
+            print(
+                f"backend: {'postgres' if args.url else 'sqlite'}, {args.clients} clients"
+            )
             errors, lat = drive(
-                base, token, args.seconds, args.clients,
+                base,
+                token,
+                args.seconds,
+                args.clients,
                 lambda http, n: http.get(API + "/by-name/load/db-password/value"),
             )
             report("GET /by-name/{name}/value", args.seconds, errors, lat)
             names = count()
             errors, lat = drive(
-                base, token, args.seconds, args.clients,
-                lambda http, n: http.post(API, json={"name": f"load/new-{n}-{next(names)}", "value": "v"}),
+                base,
+                token,
+                args.seconds,
+                args.clients,
+                lambda http, n: http.post(
+                    API, json={"name": f"load/new-{n}-{next(names)}", "value": "v"}
+                ),
             )
             report("POST /", args.seconds, errors, lat)
         finally:
