@@ -571,10 +571,9 @@ def create_app(sm: SecretsManager) -> FastAPI:
         """The value (current, or ``version``): needs ``secrets:reveal``."""
         namespace = namespace_for(token, namespace)
 
-        def reveal() -> ValueOut:
-            secret = sm.get(name, namespace=namespace)
-            # Every reveal over HTTP is recorded: who, which version, when.
-            value = sm.reveal(
+        # Every reveal over HTTP is recorded: who, which version, when.
+        value, revealed = await run_in_threadpool(
+            lambda: sm.reveal_with_version(
                 name,
                 namespace=namespace,
                 version=version,
@@ -583,46 +582,32 @@ def create_app(sm: SecretsManager) -> FastAPI:
                 actor=_actor(token),
                 audit=True,
             )
-            return ValueOut(
-                name=secret.name,
-                namespace=secret.namespace,
-                version=version or secret.version,
-                value=value,
-            )
-
-        return await run_in_threadpool(reveal)
-
-    @app.post(
-        PREFIX + "/by-name/{name:path}/revoke",
-        response_model=SecretOut,
-        responses=errors,
-        **ok,
-    )
-    async def revoke_by_name(
-        token: Write, name: NameParam, namespace: NamespaceQuery = None
-    ) -> SecretOut:
-        """Stop reveals until reinstated (idempotent)."""
-        namespace = namespace_for(token, namespace)
-        await run_in_threadpool(
-            lambda: sm.revoke(name, namespace=namespace, actor=_actor(token))
         )
-        return _out(await run_in_threadpool(sm.get, name, namespace=namespace))
+        return ValueOut(name=name, namespace=namespace, version=revealed, value=value)
 
-    @app.post(
-        PREFIX + "/by-name/{name:path}/reinstate",
-        response_model=SecretOut,
-        responses=errors,
-        **ok,
-    )
-    async def reinstate_by_name(
-        token: Write, name: NameParam, namespace: NamespaceQuery = None
-    ) -> SecretOut:
-        """Allow reveals again (idempotent)."""
-        namespace = namespace_for(token, namespace)
-        await run_in_threadpool(
-            lambda: sm.reinstate(name, namespace=namespace, actor=_actor(token))
-        )
-        return _out(await run_in_threadpool(sm.get, name, namespace=namespace))
+    def toggle_route(verb: str, doc: str) -> None:
+        async def toggle(
+            token: Write, name: NameParam, namespace: NamespaceQuery = None
+        ) -> SecretOut:
+            namespace = namespace_for(token, namespace)
+
+            def run() -> Secret:
+                getattr(sm, verb)(name, namespace=namespace, actor=_actor(token))
+                return sm.get(name, namespace=namespace)
+
+            return _out(await run_in_threadpool(run))
+
+        toggle.__doc__ = doc
+        app.post(
+            PREFIX + "/by-name/{name:path}/" + verb,
+            response_model=SecretOut,
+            responses=errors,
+            name=f"{verb}_by_name",
+            **ok,
+        )(toggle)
+
+    toggle_route("revoke", "Stop reveals until reinstated (idempotent).")
+    toggle_route("reinstate", "Allow reveals again (idempotent).")
 
     @app.get(
         PREFIX + "/by-name/{name:path}/history",
@@ -776,12 +761,11 @@ def create_app(sm: SecretsManager) -> FastAPI:
             results = []
             for name in body.names:
                 try:
-                    secret = _get_live(sm, name, namespace)
-                    value = sm.reveal(
+                    value, version = sm.reveal_with_version(
                         name, namespace=namespace, actor=_actor(token), audit=True
                     )
                     results.append(
-                        BatchItemOut(name=name, version=secret.version, value=value)
+                        BatchItemOut(name=name, version=version, value=value)
                     )
                 except StrongroomError as exc:
                     failed = json.loads(bytes(_from_strongroom(exc).body))
@@ -955,15 +939,7 @@ def _shallow_enough(raw: bytes, limit: int = 0) -> bool:
 
 
 def _audit(entry: Any) -> AuditOut:
-    return AuditOut(
-        at=entry.at,
-        actor=entry.actor,
-        action=str(entry.action),
-        secret_id=entry.secret_id,
-        name=entry.name,
-        namespace=entry.namespace,
-        version=entry.version,
-    )
+    return AuditOut.model_validate(entry, from_attributes=True)
 
 
 def _apply_merge_patch(target: Any, patch: Any) -> Any:
@@ -988,18 +964,16 @@ def _merge_patch(
     token: ApiToken,
 ) -> Secret:
     for _ in range(5):
-        secret = _get_live(sm, name, namespace)
-        if expected is not None and int(expected) != secret.version:
-            msg = f"secret {name!r} is at version {secret.version}"
+        old, version = sm.reveal_with_version(name, namespace=namespace, audit=False)
+        if expected is not None and int(expected) != version:
+            msg = f"secret {name!r} is at version {version}"
             raise ApiError(412, msg, "precondition_failed")
-        old = sm.reveal(name, namespace=namespace, audit=False)
-        new = _apply_merge_patch(old, changes)
         try:
             return sm.update(
                 name,
                 namespace=namespace,
-                value=new,
-                expected_version=secret.version,
+                value=_apply_merge_patch(old, changes),
+                expected_version=version,
                 actor=_actor(token),
             )
         except VersionConflictError:
@@ -1051,7 +1025,7 @@ def _update(
 def _delete(
     sm: SecretsManager, name: str, namespace: str | None, token: ApiToken
 ) -> None:
-    _get_live(sm, name, namespace)  # 404 for a missing name, 410 once deleted
     if not sm.delete(name, namespace=namespace, actor=_actor(token)):
-        msg = f"secret {name!r} was deleted"
-        raise SecretDeletedError(msg)
+        _get_live(sm, name, namespace)  # raises: 404 never existed, 410 deleted
+        msg = f"secret {name!r} appeared while being deleted; try again"
+        raise VersionConflictError(msg)

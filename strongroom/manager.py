@@ -114,6 +114,7 @@ class SecretsManager:
         backend: str,
         location: str,
         actor: str | None = None,
+        audit_reads: bool = False,
     ) -> None:
         self._app = app
         self._keys = app.keys
@@ -125,7 +126,7 @@ class SecretsManager:
         self._addresses: dict[UUID, UUID] = {}
         self._addresses_lock = threading.Lock()
         self._closed = False
-        self._audit_reads = False
+        self._audit_reads = bool(audit_reads)
         self.keys = KeyAPI(app, actor=self._actor)
         self.tokens = TokenAPI(app, actor=self._actor)
 
@@ -173,9 +174,14 @@ class SecretsManager:
             env, master_key=kek, previous_master_keys=previous, views=[view_class]
         )
         (view,) = app.views
-        manager = cls(app, view, backend=backend, location=_redact(url), actor=actor)
-        manager._audit_reads = bool(audit_reads)
-        return manager
+        return cls(
+            app,
+            view,
+            backend=backend,
+            location=_redact(url),
+            actor=actor,
+            audit_reads=audit_reads,
+        )
 
     def close(self) -> None:
         """Release the database connections (idempotent)."""
@@ -236,7 +242,12 @@ class SecretsManager:
     ) -> Secret:
         at = _now()
         secret = Secret.create(
-            secret_id=uuid4(), at=at, name=name, namespace=namespace, actor=actor, **fields
+            secret_id=uuid4(),
+            at=at,
+            name=name,
+            namespace=namespace,
+            actor=actor,
+            **fields,
         )
         reservation_id = self._keys.name_reservation_id(namespace, name)
         reservation = NameReservation.reserve(
@@ -251,7 +262,9 @@ class SecretsManager:
             try:
                 # The reservation's first event is what makes the name unique.
                 self._app.save(
-                    reservation, secret, key_changes=[self._keys.wrap(secret.id, data_key)]
+                    reservation,
+                    secret,
+                    key_changes=[self._keys.wrap(secret.id, data_key)],
                 )
             except IntegrityError:
                 existing = self._lookup(name, namespace)
@@ -332,7 +345,11 @@ class SecretsManager:
                 token_type,
                 lambda v: check.check_text(v, "token type", check.MAX_LABEL),
             ),
-            ("allowed_apps", allowed_apps, lambda v: check.check_labels(v, "allowed apps")),
+            (
+                "allowed_apps",
+                allowed_apps,
+                lambda v: check.check_labels(v, "allowed apps"),
+            ),
             ("envs", envs, lambda v: check.check_labels(v, "envs")),
             ("expires_at", expires_at, lambda v: check.check_moment(v, "expiry")),
             ("tags", tags, check.check_tags),
@@ -344,7 +361,10 @@ class SecretsManager:
         who = self._who(actor)
 
         def change(secret: Secret) -> None:
-            if expected_version is not None and secret.value_version != expected_version:
+            if (
+                expected_version is not None
+                and secret.value_version != expected_version
+            ):
                 msg = (
                     f"secret {describe(name, namespace)} is at version "
                     f"{secret.value_version}, not {expected_version}"
@@ -356,7 +376,9 @@ class SecretsManager:
             if changes:
                 secret.change_metadata(changes, at=at, actor=who)
 
-        secret, _ = self._mutate(name, namespace, change, retry=expected_version is None)
+        secret, _ = self._mutate(
+            name, namespace, change, retry=expected_version is None
+        )
         return secret.info(_now())
 
     def patch(
@@ -500,7 +522,9 @@ class SecretsManager:
         namespace = check.check_namespace(namespace)
         for _ in range(MAX_WRITE_RETRIES if retry else 1):
             with self._keys.operation():
-                secret = self._require_live(self._lookup(name, namespace), name, namespace)
+                secret = self._require_live(
+                    self._lookup(name, namespace), name, namespace
+                )
                 result = change(secret)
                 if not secret.pending_events:
                     return secret, result
@@ -563,6 +587,29 @@ class SecretsManager:
         With ``audit`` (default: the manager's ``audit_reads``) the reveal is
         recorded in the event log - who, which version, when; never the value.
         """
+        value, _ = self.reveal_with_version(
+            name,
+            namespace=namespace,
+            version=version,
+            app=app,
+            env=env,
+            actor=actor,
+            audit=audit,
+        )
+        return value
+
+    def reveal_with_version(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        version: int | None = None,
+        app: str | None = None,
+        env: str | None = None,
+        actor: str | None = None,
+        audit: bool | None = None,
+    ) -> tuple[Value, int]:
+        """Like ``reveal``, with the value version that was revealed."""
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
         if version is not None:
@@ -573,7 +620,9 @@ class SecretsManager:
                 msg = f"secret {describe(name, namespace)} was deleted"
                 raise SecretDeletedError(msg)
             if found is None:
-                raise SecretNotFoundError(f"secret {describe(name, namespace)} not found")
+                raise SecretNotFoundError(
+                    f"secret {describe(name, namespace)} not found"
+                )
             where = describe(name, namespace)
             if found.status is Status.REVOKED:
                 raise SecretRevokedError(f"secret {where} is revoked")
@@ -585,6 +634,7 @@ class SecretsManager:
                 raise AccessDeniedError(f"env {env!r} may not reveal secret {where}")
             if version is None or version == found.value_version:
                 assert found.value is not None
+                version = found.value_version
                 value = copy.deepcopy(found.value)
             else:
                 value = self._value_at(found, version)
@@ -592,12 +642,12 @@ class SecretsManager:
             record = Reveal.record(
                 record_id=uuid4(),
                 secret_id=found.id,
-                version=version or found.value_version,
+                version=version,
                 actor=self._who(actor),
                 at=_now(),
             )
             self._app.save(record)
-        return value
+        return value, version
 
     def reveal_many(
         self, names: Iterable[str], *, namespace: str | None = None
@@ -611,7 +661,9 @@ class SecretsManager:
                 results[name] = exc
         return results
 
-    def versions(self, name: str, *, namespace: str | None = None) -> list[SecretVersion]:
+    def versions(
+        self, name: str, *, namespace: str | None = None
+    ) -> list[SecretVersion]:
         """Every value version of the secret, newest first."""
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
@@ -642,7 +694,11 @@ class SecretsManager:
             status=_one_of(status, STATUSES, "status"),
             tag=_parse_tag(tag),
         )
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_PAGE:
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 0 < limit <= MAX_PAGE
+        ):
             msg = f"invalid limit: expected 1-{MAX_PAGE}"
             raise ValidationError(msg)
         after = None if cursor is None else decode_cursor(cursor)
@@ -683,7 +739,9 @@ class SecretsManager:
         with self._keys.operation():
             secret_id = self._secret_id(name, namespace)
             if secret_id is None:
-                raise SecretNotFoundError(f"secret {describe(name, namespace)} not found")
+                raise SecretNotFoundError(
+                    f"secret {describe(name, namespace)} not found"
+                )
             return [
                 _entry(item, name, namespace)
                 for item in list(self._app.events.get(secret_id))
@@ -743,7 +801,9 @@ class SecretsManager:
         try:
             found = replay(prefix)
         except IncompleteStreamError:
-            msg = f"secret {describe(name, namespace)} was deleted: its past is shredded"
+            msg = (
+                f"secret {describe(name, namespace)} was deleted: its past is shredded"
+            )
             raise SecretDeletedError(msg) from None
         if isinstance(found, Tombstone):
             return found.info()
@@ -774,7 +834,11 @@ class SecretsManager:
         nothing any more and can be destroyed, and with it every backup's copy of
         shredded keys.
         """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, int)
+            or batch_size < 1
+        ):
             msg = "invalid batch size: expected a positive int"
             raise ValidationError(msg)
         provider = None if new_key is None else as_provider(new_key)
