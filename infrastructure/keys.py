@@ -54,11 +54,11 @@ class KeyRing:
             STORE_KEY_ID, master.wrap(new_key(), _aad(STORE_KEY_ID)), master.key_id
         )
         row, in_use = recorder.initialise_store(proposed, providers)
-        missing = sorted(in_use - providers.keys())
-        if row.kek not in providers and len(in_use) < 2:
+        if not in_use & providers.keys():
             msg = "this store was created with a different master key"
             raise MasterKeyError(msg)
-        if missing:
+        missing = sorted(in_use - providers.keys())
+        if missing or row.kek not in providers:
             msg = (
                 "this store's keys are partly wrapped under another master key "
                 f"({', '.join(missing)}): a master-key rotation is unfinished; open "
@@ -68,7 +68,7 @@ class KeyRing:
             raise MasterKeyError(msg)
         try:
             store_key = providers[row.kek].unwrap(row.wrapped, _aad(STORE_KEY_ID))
-        except (DecryptionError, KeyError):
+        except DecryptionError:
             msg = "the store key could not be unwrapped with this master key"
             raise MasterKeyError(msg) from None
         self._master = master
@@ -216,7 +216,10 @@ class KeyRing:
             if total == done:
                 break
             for kek in sorted(counts.keys() - {target.key_id}):
-                done += self._rewrap_all(kek, target, batch_size, done, total, progress)
+                for moved in self._rewrap_batches(kek, target, batch_size):
+                    done += moved
+                    if progress is not None:
+                        progress(done, total)
         else:
             msg = "keys kept appearing under an old master key; rotation gave up"
             raise MasterKeyError(msg)
@@ -227,33 +230,25 @@ class KeyRing:
         )
         return Rotation(master_key_id=target.key_id, rewrapped=done, retired=retired)
 
-    def _rewrap_all(
-        self,
-        kek: str,
-        target: MasterKeyProvider,
-        batch_size: int,
-        done: int,
-        total: int,
-        progress: Progress | None,
-    ) -> int:
-        moved = 0
+    def _rewrap_batches(
+        self, kek: str, target: MasterKeyProvider, batch_size: int
+    ) -> Iterator[int]:
+        """Re-wrap the rows under ``kek``, a batch per step; yields rows changed."""
         after: UUID | None = None
         while rows := self._recorder.select_keys_wrapped_by(
             kek, after=after, limit=batch_size
         ):
-            batch = [
-                (
-                    key_id,
-                    kek,
-                    target.wrap(
-                        self.unwrap(key_id, KeyRow(wrapped, kek)), _aad(key_id)
-                    ),
-                    target.key_id,
-                )
-                for key_id, wrapped in rows
-            ]
-            moved += self._recorder.rewrap_keys(batch)
+            yield self._recorder.rewrap_keys(
+                [
+                    (
+                        key_id,
+                        kek,
+                        target.wrap(
+                            self.unwrap(key_id, KeyRow(wrapped, kek)), _aad(key_id)
+                        ),
+                        target.key_id,
+                    )
+                    for key_id, wrapped in rows
+                ]
+            )
             after = rows[-1][0]
-            if progress is not None:
-                progress(done + moved, total)
-        return moved

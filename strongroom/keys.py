@@ -98,7 +98,11 @@ class KeyAPI:
             self._app.save(
                 reservation,
                 key_changes=[self._keys.wrap(reservation_id, secret.encode())],
-                key_index=[KeyIndexChange(reservation_id, self._seal_id(key_id))],
+                key_index=[
+                    KeyIndexChange(
+                        reservation_id, self._seal_id(reservation_id, key_id)
+                    )
+                ],
             )
         except IntegrityError:
             raise KeyReusedError(f"key id {key_id!r} was used before") from None
@@ -309,7 +313,7 @@ class KeyAPI:
             index.append(
                 KeyIndexChange(
                     reservation_id,
-                    self._seal_id(key_id),
+                    self._seal_id(reservation_id, key_id),
                     idx=idx,
                     deleted=secret is None,
                 )
@@ -337,8 +341,7 @@ class KeyAPI:
 
     # ------------------------------------------------------------ helpers
 
-    def _seal_id(self, key_id: str) -> bytes:
-        reservation_id = self._keys.key_reservation_id(key_id)
+    def _seal_id(self, reservation_id: UUID, key_id: str) -> bytes:
         return self._keys.store.seal(
             key_id.encode(), _KEY_ID_AAD + reservation_id.bytes
         )
