@@ -142,6 +142,21 @@ def _print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
             sys.stdout.write("\t".join("" if c is None else str(c) for c in row) + "\n")
 
 
+def _show(
+    found: Any,
+    *,
+    as_json: bool,
+    title: str,
+    columns: list[str],
+    rows: Callable[[], list[list[Any]]],
+) -> None:
+    """One JSON document with --json, else a table (rich on a terminal)."""
+    if as_json:
+        _print_json(found)
+    else:
+        _print_table(title, columns, rows())
+
+
 def _read_value(*, as_json: bool) -> Value:
     if sys.stdin.isatty():
         text = typer.prompt("Value", hide_input=True, confirmation_prompt=True)
@@ -279,13 +294,12 @@ def list_(
             cursor=cursor,
         )
     )
-    if as_json:
-        _print_json(page)
-        return
-    _print_table(
-        "secrets",
-        ["namespace", "name", "version", "status", "expires", "updated"],
-        [
+    _show(
+        page,
+        as_json=as_json,
+        title="secrets",
+        columns=["namespace", "name", "version", "status", "expires", "updated"],
+        rows=lambda: [
             [
                 s.namespace or "",
                 s.name,
@@ -297,7 +311,7 @@ def list_(
             for s in page.items
         ],
     )
-    if page.next_cursor:
+    if page.next_cursor and not as_json:
         sys.stderr.write(f"more: --cursor {page.next_cursor}\n")
 
 
@@ -305,13 +319,12 @@ def list_(
 def versions(name: Name, namespace: Namespace = None, as_json: AsJson = False) -> None:
     """List a secret's value versions, newest first."""
     found = _run(lambda sm: sm.versions(name, namespace=namespace))
-    if as_json:
-        _print_json(found)
-        return
-    _print_table(
-        f"versions of {name}",
-        ["version", "created", "by", "cause", "from"],
-        [
+    _show(
+        found,
+        as_json=as_json,
+        title=f"versions of {name}",
+        columns=["version", "created", "by", "cause", "from"],
+        rows=lambda: [
             [
                 v.version,
                 v.created_at.isoformat(timespec="seconds"),
@@ -378,13 +391,12 @@ def delete(
 def history(name: Name, namespace: Namespace = None, as_json: AsJson = False) -> None:
     """Show every recorded action on a secret, from the event log."""
     entries = _run(lambda sm: sm.history(name, namespace=namespace))
-    if as_json:
-        _print_json(entries)
-        return
-    _print_table(
-        f"history of {name}",
-        ["at", "actor", "action", "version"],
-        [
+    _show(
+        entries,
+        as_json=as_json,
+        title=f"history of {name}",
+        columns=["at", "actor", "action", "version"],
+        rows=lambda: [
             [e.at.isoformat(timespec="seconds"), e.actor, e.action.value, e.version]
             for e in entries
         ],
@@ -502,13 +514,12 @@ def audit(
             )
         )
     )
-    if as_json:
-        _print_json(entries)
-        return
-    _print_table(
-        "audit",
-        ["at", "actor", "action", "namespace", "name", "version"],
-        [
+    _show(
+        entries,
+        as_json=as_json,
+        title="audit",
+        columns=["at", "actor", "action", "namespace", "name", "version"],
+        rows=lambda: [
             [
                 e.at.isoformat(timespec="seconds"),
                 e.actor,
@@ -831,13 +842,12 @@ def token_create(
 def token_list(as_json: AsJson = False) -> None:
     """List tokens (never the tokens themselves)."""
     found = _run(lambda sm: sm.tokens.list())
-    if as_json:
-        _print_json(found)
-        return
-    _print_table(
-        "tokens",
-        ["id", "name", "scopes", "namespace", "expires", "revoked"],
-        [
+    _show(
+        found,
+        as_json=as_json,
+        title="tokens",
+        columns=["id", "name", "scopes", "namespace", "expires", "revoked"],
+        rows=lambda: [
             [t.id, t.name, ",".join(t.scopes), t.namespace, t.expires_at, t.revoked]
             for t in found
         ],
