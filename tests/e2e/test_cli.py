@@ -8,24 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner
-
-from strongroom.cli import app
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "cli-home"
-    monkeypatch.setenv("STRONGROOM_HOME", str(path))
-    return path
-
-
-def invoke(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args), input=stdin)
-    return result.exit_code, result.stdout, result.stderr
+from tests.e2e.cli import invoke
 
 
 def test_put_then_reveal_prints_the_raw_value_when_piped(home: Path) -> None:

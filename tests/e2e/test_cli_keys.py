@@ -10,12 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from strongroom import SecretsManager
-from strongroom.cli import app
+from tests.e2e.cli import invoke
 
-runner = CliRunner()
 OLD = base64.b64encode(bytes(range(32))).decode()
 NEW = base64.b64encode(bytes(range(1, 33))).decode()
 
@@ -25,11 +23,6 @@ def keyed(monkeypatch: pytest.MonkeyPatch, store_url: str) -> str:
     monkeypatch.setenv("STRONGROOM_DATABASE_URL", store_url)
     monkeypatch.setenv("STRONGROOM_MASTER_KEY", OLD)
     return store_url
-
-
-def invoke(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args), input=stdin)
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_keys_set_get_delete_follow_resolve_semantics_when_used_from_the_shell(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import multiprocessing
 import random
 import threading
 from itertools import pairwise
@@ -22,6 +21,7 @@ from strongroom import (
     ValidationError,
 )
 from tests.conftest import MASTER_KEY
+from tests.integration.processes import race
 from tests.integration.raw import query
 
 COUNT = 50
@@ -323,20 +323,7 @@ def _get_or_create_in_process(url: str, n: int, start: Any, results: Any) -> Non
 def test_get_or_create_returns_one_winner_to_every_process_when_racing(
     store_url: str,
 ) -> None:
-    context = multiprocessing.get_context("spawn")
-    start, results = context.Event(), context.Queue()
-    workers = [
-        context.Process(
-            target=_get_or_create_in_process, args=(store_url, n, start, results)
-        )
-        for n in range(3)
-    ]
-    for worker in workers:
-        worker.start()
-    start.set()
-    outcomes = [results.get(timeout=120) for _ in workers]
-    for worker in workers:
-        worker.join(60)
+    outcomes = race(_get_or_create_in_process, [(store_url, n) for n in range(3)])
 
     assert len(set(outcomes)) == 1
     with SecretsManager.open(store_url, master_key=MASTER_KEY) as sm:
@@ -354,18 +341,7 @@ def _set_in_process(url: str, n: int, start: Any, results: Any) -> None:
 
 
 def test_set_secret_has_exactly_one_winner_when_processes_race(store_url: str) -> None:
-    context = multiprocessing.get_context("spawn")
-    start, results = context.Event(), context.Queue()
-    workers = [
-        context.Process(target=_set_in_process, args=(store_url, n, start, results))
-        for n in range(3)
-    ]
-    for worker in workers:
-        worker.start()
-    start.set()
-    outcomes = [results.get(timeout=120) for _ in workers]
-    for worker in workers:
-        worker.join(60)
+    outcomes = race(_set_in_process, [(store_url, n) for n in range(3)])
 
     assert sorted(kind for kind, _ in outcomes) == ["lost", "lost", "won"]
     (winner,) = [value for kind, value in outcomes if kind == "won"]

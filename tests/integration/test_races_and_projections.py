@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import secrets
 import threading
 from datetime import UTC, datetime, timedelta
@@ -13,6 +12,7 @@ import pytest
 
 from strongroom import SecretExistsError, SecretsManager, StrongroomError
 from tests.conftest import MASTER_KEY
+from tests.integration.processes import race
 
 
 def _create_in_process(url: str, value: str, start: Any, results: Any) -> None:
@@ -28,19 +28,7 @@ def _create_in_process(url: str, value: str, start: Any, results: Any) -> None:
 
 
 def test_exactly_one_process_wins_when_two_processes_create_one_name(store_url: str) -> None:
-    context = multiprocessing.get_context("spawn")
-    start = context.Event()
-    results = context.Queue()
-    workers = [
-        context.Process(target=_create_in_process, args=(store_url, f"v{i}", start, results))
-        for i in range(2)
-    ]
-    for worker in workers:
-        worker.start()
-    start.set()
-    outcomes = [results.get(timeout=120) for _ in workers]
-    for worker in workers:
-        worker.join(60)
+    outcomes = race(_create_in_process, [(store_url, f"v{i}") for i in range(2)])
 
     assert sorted(kind for kind, _ in outcomes) == ["lost", "won"]
     (winner,) = [value for kind, value in outcomes if kind == "won"]
