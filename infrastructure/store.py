@@ -9,6 +9,7 @@ from urllib.parse import unquote
 from uuid import UUID
 
 from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import Environment, EnvType
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
@@ -156,7 +157,13 @@ class StrongroomApplication(Application[UUID]):
         if not isinstance(self.recorder, PostgresKeyStoreRecorder):
             made = [make(self.datastore) for make in views]
             for view in made:
-                view.create_table()
+                try:
+                    view.create_table()
+                except IntegrityError:
+                    # eventsourcing's SQLite tracking table records its migration
+                    # after checking for it outside the transaction: a concurrent
+                    # opener won that race, and a second look finds its record.
+                    view.create_table()
             return made
         with self.datastore.get_connection() as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))

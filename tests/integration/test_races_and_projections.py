@@ -27,7 +27,9 @@ def _create_in_process(url: str, value: str, start: Any, results: Any) -> None:
             results.put(("error", type(exc).__name__))
 
 
-def test_exactly_one_process_wins_when_two_processes_create_one_name(store_url: str) -> None:
+def test_exactly_one_process_wins_when_two_processes_create_one_name(
+    store_url: str,
+) -> None:
     outcomes = race(_create_in_process, [(store_url, f"v{i}") for i in range(2)])
 
     assert sorted(kind for kind, _ in outcomes) == ["lost", "won"]
@@ -203,3 +205,30 @@ def test_rebuild_reports_progress_up_to_the_end_of_the_log_when_asked(
     assert seen
     assert seen[-1][0] == seen[-1][1]
     assert len(sm.list().items) == 5
+
+
+def test_opening_survives_losing_the_sqlite_tracking_migration_race_when_it_happens(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventsourcing.persistence import OperationalError
+
+    from strongroom.projections.sqlite import SQLiteSecretsView
+
+    with SecretsManager.open(sqlite_url, master_key=MASTER_KEY) as sm:
+        sm.create("a", "v")
+    real = SQLiteSecretsView.max_tracking_id
+    calls: list[str] = []
+
+    def first_looks_before_the_other_opener(self: Any, application_name: str) -> Any:
+        # The interleaving seen in CI: this opener checked for the tracking table
+        # before a concurrent opener created it and recorded its migration.
+        calls.append(application_name)
+        if len(calls) == 1:
+            raise OperationalError("no such table: tracking")
+        return real(self, application_name)
+
+    monkeypatch.setattr(
+        SQLiteSecretsView, "max_tracking_id", first_looks_before_the_other_opener
+    )
+    with SecretsManager.open(sqlite_url, master_key=MASTER_KEY) as sm:
+        assert sm.reveal("a") == "v"
