@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, ClassVar, NoReturn
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate, Snapshot, event
 
 from strongroom.domain.errors import (
     AggregateShreddedError,
@@ -171,6 +171,8 @@ class Secret(Aggregate):
         # value version -> (stream position, when, who, cause, source version)
         self.value_log: dict[int, tuple[int, datetime, str | None, Cause, int | None]]
         self.value_log = {1: (1, self.created_on, actor, Cause.CREATED, None)}
+        # False when loaded from its head: value_log then lacks older versions.
+        self.history_complete = True
 
     def __repr__(self) -> str:
         # The default repr lists every attribute, the value included.
@@ -300,6 +302,7 @@ class Secret(Aggregate):
 
     def position_of(self, value_version: int) -> int:
         """Stream position of the event that set ``value_version``."""
+        self._check_history()
         try:
             return self.value_log[value_version][0]
         except KeyError:
@@ -308,6 +311,7 @@ class Secret(Aggregate):
 
     def versions(self) -> list[SecretVersion]:
         """Every value version, newest first."""
+        self._check_history()
         return [
             SecretVersion(
                 version=number,
@@ -349,6 +353,11 @@ class Secret(Aggregate):
             and self.expires_at is not None
             and self.expires_at <= now
         )
+
+    def _check_history(self) -> None:
+        if not self.history_complete:
+            msg = "this secret was loaded from its head; replay its stream for versions"
+            raise RuntimeError(msg)
 
     def _check_live(self) -> None:
         if self.status is Status.DELETED:
@@ -410,6 +419,66 @@ class Secret(Aggregate):
         self.status = Status.DELETED
         self.value = None
         self.updated_by = actor
+
+
+class Head(Snapshot):
+    """A secret's current state, saved with every change in the same transaction.
+
+    Reads that need only the current state (reveal, get, update) load this one
+    record instead of replaying the stream, so they cost the same at version 1 and
+    at version 10,000. The per-version log is left out (it grows with history);
+    reads that need it replay the stream. Heads are sealed under the secret's data
+    key like its events, and are deleted with it.
+    """
+
+    TOPIC = "strongroom:Secret.Head.v1"
+    AUDIT_FIELDS: ClassVar[tuple[str, ...]] = ()
+    SHREDDABLE: ClassVar[bool] = True
+
+    @classmethod
+    def of(cls, secret: Secret) -> Head:
+        """The head of ``secret`` as it is now (pending events applied)."""
+        return cls(
+            originator_id=secret.id,
+            originator_version=secret.version,
+            timestamp=secret.modified_on,
+            topic=Secret.TOPIC,
+            state={
+                "name": secret.name,
+                "namespace": secret.namespace,
+                "value": secret.value,
+                "value_version": secret.value_version,
+                "description": secret.description,
+                "token_type": secret.token_type,
+                "allowed_apps": list(secret.allowed_apps),
+                "envs": list(secret.envs),
+                "expires_at": secret.expires_at,
+                "tags": dict(secret.tags),
+                "status": str(secret.status),
+                "created_on": secret.created_on,
+                "created_by": secret.created_by,
+                "updated_by": secret.updated_by,
+            },
+        )
+
+    def mutate(self, _: None) -> Secret:  # type: ignore[override]
+        """The secret this head records, without its per-version log."""
+        state = dict(self.state)
+        secret = object.__new__(Secret)
+        vars(secret).update(
+            _id=self.originator_id,
+            _version=self.originator_version,
+            _created_on=state.pop("created_on"),
+            _modified_on=self.timestamp,
+            _pending_events=[],
+            allowed_apps=tuple(state.pop("allowed_apps")),
+            envs=tuple(state.pop("envs")),
+            status=Status(state.pop("status")),
+            value_log={},
+            history_complete=False,
+            **state,
+        )
+        return secret
 
 
 def _as_field(key: str, val: Any) -> Any:

@@ -154,6 +154,12 @@ class KeyRing:
             material = found.get(key_id)
             cache[key_id] = None if material is None else Sealer(material)
 
+    def preload(self, key_id: UUID, row: KeyRow | None) -> None:
+        """Put a key row read with other data into the current operation's cache."""
+        cache = getattr(self._local, "cache", None)
+        if cache is not None:
+            cache[key_id] = None if row is None else Sealer(self.unwrap(key_id, row))
+
     def data_key(self, key_id: UUID, *, create: bool = False) -> Sealer | None:
         """The data key of an aggregate, or None once it has been shredded.
 

@@ -19,15 +19,19 @@ from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.utils import register_topic
 
 from strongroom.domain.errors import DecryptionError, SecretDeletedError
-from strongroom.domain.secret import Shredded
+from strongroom.domain.secret import Head, Shredded
 
 if TYPE_CHECKING:
     from eventsourcing.domain import DomainEventProtocol
     from eventsourcing.persistence import Cipher, Compressor
 
     from strongroom.infrastructure.crypto import Sealer
+
+# Snapshot classes are not registered by their aggregate's metaclass, unlike events.
+register_topic(Head.TOPIC, Head)
 
 SHREDDABLE = b"S"
 KEPT = b"K"

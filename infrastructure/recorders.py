@@ -44,6 +44,7 @@ EVENTS_TABLE = "strongroom_events"
 KEYS_TABLE = "strongroom_keys"
 KEY_INDEX_TABLE = "strongroom_key_index"
 META_TABLE = "strongroom_meta"
+HEADS_TABLE = "strongroom_heads"
 STORE_KEY_ID = UUID(int=0)
 """The key row of the store key (random and v4 ids can never be the nil UUID)."""
 KEK_PREFIX = "kek:"
@@ -77,6 +78,32 @@ class KeyIndexChange:
     deleted: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class HeadChange:
+    """Replace an aggregate's head (``state`` given) or delete it (``state`` None).
+
+    ``state`` is sealed like an event at position ``version``; a head is only ever
+    replaced by a later one.
+    """
+
+    id: UUID
+    version: int = 0
+    state: bytes | None = None
+
+    def __repr__(self) -> str:
+        action = "delete" if self.state is None else f"put v{self.version}"
+        return f"HeadChange({action} {self.id})"
+
+
+class HeadRow(NamedTuple):
+    """A head as stored, its aggregate's data key, and the stream's last position."""
+
+    version: int
+    state: bytes
+    key: KeyRow | None
+    last_version: int | None
+
+
 class KeyRow(NamedTuple):
     """A wrapped key and the id of the master key that wrapped it."""
 
@@ -98,6 +125,10 @@ class KeyStoreRecorder(Protocol):
 
     def select_wrapped_keys(self, key_ids: Sequence[UUID]) -> dict[UUID, KeyRow]:
         """Wrapped keys of the given ids that exist."""
+        ...
+
+    def select_head(self, aggregate_id: UUID) -> HeadRow | None:
+        """An aggregate's head with its data key, in one query; None if it has none."""
         ...
 
     def initialise_store(
@@ -167,6 +198,10 @@ def _index_changes(kwargs: Mapping[str, Any]) -> Iterable[KeyIndexChange]:
     return kwargs.get("key_index") or ()
 
 
+def _head_changes(kwargs: Mapping[str, Any]) -> Iterable[HeadChange]:
+    return kwargs.get("heads") or ()
+
+
 class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
     """PostgreSQL events table plus key store (key rows commit with the events)."""
 
@@ -182,6 +217,8 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                 index=SQL("{}.{}").format(schema, Identifier(KEY_INDEX_TABLE)),
                 meta=SQL("{}.{}").format(schema, Identifier(META_TABLE)),
                 counters=SQL("{}.{}").format(schema, Identifier("strongroom_counters")),
+                heads=SQL("{}.{}").format(schema, Identifier(HEADS_TABLE)),
+                events=SQL("{}.{}").format(schema, Identifier(self.events_table_name)),
                 kek_index=Identifier(KEYS_TABLE + "_kek_idx"),
             )
 
@@ -205,8 +242,27 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                     "CREATE TABLE IF NOT EXISTS {counters} ("
                     "name text PRIMARY KEY, value bigint NOT NULL)"
                 ),
+                sql(
+                    "CREATE TABLE IF NOT EXISTS {heads} ("
+                    "id uuid PRIMARY KEY, version bigint NOT NULL, state bytea NOT NULL)"
+                ),
             ]
         )
+        self._put_heads = sql(
+            "INSERT INTO {heads} AS h (id, version, state) "
+            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::bytea[]) "
+            "ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, "
+            "state = EXCLUDED.state WHERE h.version < EXCLUDED.version"
+        )
+        self._delete_heads = sql("DELETE FROM {heads} WHERE id = ANY(%b)")
+        # The stream's last position comes with the head: a head older than the
+        # stream (restored from a backup, say) is not trusted, the stream is replayed.
+        self._select_head = sql(
+            "SELECT h.version, h.state, k.wrapped, k.kek, "
+            "(SELECT max(e.originator_version) FROM {events} e "
+            "WHERE e.originator_id = h.id) AS last_version "
+            "FROM {heads} h LEFT JOIN {keys} k ON k.id = h.id WHERE h.id = %b"
+        ).as_bytes(None)
         # Key changes are written in one statement per kind per save, whatever their
         # number: a round trip per key made bulk imports slow.
         self._insert_keys = sql(
@@ -347,7 +403,30 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                 ),
                 prepare=True,
             )
+        heads = list(_head_changes(kwargs))
+        if gone := [h.id for h in heads if h.state is None]:
+            curs.execute(self._delete_heads, (gone,), prepare=True)
+        if put := [h for h in heads if h.state is not None]:
+            curs.execute(
+                self._put_heads,
+                (
+                    [h.id for h in put],
+                    [h.version for h in put],
+                    [h.state for h in put],
+                ),
+                prepare=True,
+            )
         super()._insert_events(curs, stored_events, **kwargs)
+
+    def select_head(self, aggregate_id: UUID) -> HeadRow | None:
+        """An aggregate's head with its data key, in one query; None if it has none."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_head, (aggregate_id,), prepare=True)
+            row = curs.fetchone()
+        if row is None:
+            return None
+        key = None if row["wrapped"] is None else KeyRow(row["wrapped"], row["kek"])
+        return HeadRow(row["version"], row["state"], key, row["last_version"])
 
     def select_wrapped_keys(self, key_ids: Sequence[UUID]) -> dict[UUID, KeyRow]:
         """Wrapped keys of the given ids that exist."""
@@ -473,6 +552,13 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
         self, datastore: SQLiteDatastore, events_table_name: str = EVENTS_TABLE
     ) -> None:
         super().__init__(datastore, events_table_name)
+        self._select_head = (
+            "SELECT h.version, h.state, k.wrapped, k.kek, "
+            f"(SELECT max(e.originator_version) FROM {events_table_name} e "
+            "WHERE e.originator_id = h.id) AS last_version "
+            f"FROM {HEADS_TABLE} h LEFT JOIN {KEYS_TABLE} k ON k.id = h.id "
+            "WHERE h.id = ?"
+        )
 
     def construct_create_table_statements(self) -> list[str]:
         """The events table and the key store's tables."""
@@ -488,6 +574,9 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
             "name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
             "CREATE TABLE IF NOT EXISTS strongroom_counters ("
             "name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+            f"CREATE TABLE IF NOT EXISTS {HEADS_TABLE} ("
+            "id TEXT PRIMARY KEY, version INTEGER NOT NULL, state BLOB NOT NULL) "
+            "WITHOUT ROWID",
         ]
 
     def _insert_events(
@@ -528,7 +617,28 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
                 "VALUES (?, ?, ?, ?)",
                 (idx, item.id.hex, item.sealed_key_id, int(item.deleted)),
             )
+        heads = list(_head_changes(kwargs))
+        c.executemany(
+            f"DELETE FROM {HEADS_TABLE} WHERE id = ?",
+            [(h.id.hex,) for h in heads if h.state is None],
+        )
+        c.executemany(
+            f"INSERT INTO {HEADS_TABLE} AS h (id, version, state) VALUES (?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET version = excluded.version, "
+            "state = excluded.state WHERE h.version < excluded.version",
+            [(h.id.hex, h.version, h.state) for h in heads if h.state is not None],
+        )
         return super()._insert_events(c, stored_events, **kwargs)
+
+    def select_head(self, aggregate_id: UUID) -> HeadRow | None:
+        """An aggregate's head with its data key, in one query; None if it has none."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._select_head, (aggregate_id.hex,))
+            row = c.fetchone()
+        if row is None:
+            return None
+        key = None if row["wrapped"] is None else KeyRow(row["wrapped"], row["kek"])
+        return HeadRow(row["version"], row["state"], key, row["last_version"])
 
     def select_wrapped_keys(self, key_ids: Sequence[UUID]) -> dict[UUID, KeyRow]:
         """Wrapped keys of the given ids that exist."""

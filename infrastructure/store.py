@@ -84,7 +84,7 @@ def parse_url(url: str) -> tuple[Backend, dict[str, str]]:
     raise ValidationError(msg)
 
 
-SCHEMA_VERSION = b"3"
+SCHEMA_VERSION = b"4"
 
 
 def _mark(part: object) -> str:

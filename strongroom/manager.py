@@ -11,7 +11,7 @@ from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID, uuid4
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from strongroom.domain import validation as check
 from strongroom.domain.errors import (
@@ -42,6 +42,7 @@ from strongroom.domain.results import (
 from strongroom.domain.results import Secret as SecretInfo
 from strongroom.domain.secret import (
     TOPIC_CLASSES,
+    Head,
     IncompleteStreamError,
     Secret,
     Shredded,
@@ -53,7 +54,7 @@ from strongroom.domain.secret import (
 from strongroom.domain.validation import Value
 from strongroom.infrastructure.crypto import new_key
 from strongroom.infrastructure.master_key import MasterKeyProvider, as_provider
-from strongroom.infrastructure.recorders import KeyChange
+from strongroom.infrastructure.recorders import HeadChange, KeyChange
 from strongroom.infrastructure.store import StrongroomApplication, parse_url
 from strongroom.keys import KeyAPI
 from strongroom.tokens import TokenAPI
@@ -123,7 +124,7 @@ class SecretsManager:
         self._backend = backend
         self._location = location
         self._actor = check.check_actor(actor)
-        self._addresses: dict[UUID, UUID] = {}
+        self._addresses: dict[tuple[str | None, str], UUID] = {}
         self._addresses_lock = threading.Lock()
         self._closed = False
         self._audit_reads = bool(audit_reads)
@@ -265,6 +266,7 @@ class SecretsManager:
                     reservation,
                     secret,
                     key_changes=[self._keys.wrap(secret.id, data_key)],
+                    heads=[self._head(secret)],
                 )
             except IntegrityError:
                 existing = self._lookup(name, namespace)
@@ -430,7 +432,7 @@ class SecretsManager:
                 new = self._patched(compute, copy.deepcopy(old))
                 secret.change_value(new, at=_now(), actor=who, cause=Cause.PATCHED)
                 try:
-                    self._app.save(secret)
+                    self._app.save(secret, heads=[self._head(secret)])
                 except IntegrityError:
                     continue
                 return old
@@ -463,7 +465,11 @@ class SecretsManager:
                 found.delete(at=_now(), actor=who)
                 try:
                     # The data key row goes in the same transaction as the tombstone.
-                    self._app.save(found, key_changes=[KeyChange(found.id)])
+                    self._app.save(
+                        found,
+                        key_changes=[KeyChange(found.id)],
+                        heads=[HeadChange(found.id)],
+                    )
                 except IntegrityError:
                     continue
                 finally:
@@ -507,7 +513,7 @@ class SecretsManager:
             old = self._value_at(secret, version)
             secret.roll_back(version, old, at=_now(), actor=who)
 
-        secret, _ = self._mutate(name, namespace, roll, retry=True)
+        secret, _ = self._mutate(name, namespace, roll, retry=True, full=True)
         return secret.info(_now())
 
     def _mutate(
@@ -517,19 +523,20 @@ class SecretsManager:
         change: Callable[[Secret], T],
         *,
         retry: bool,
+        full: bool = False,
     ) -> tuple[Secret, T]:
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
         for _ in range(MAX_WRITE_RETRIES if retry else 1):
             with self._keys.operation():
                 secret = self._require_live(
-                    self._lookup(name, namespace), name, namespace
+                    self._lookup(name, namespace, full=full), name, namespace
                 )
                 result = change(secret)
                 if not secret.pending_events:
                     return secret, result
                 try:
-                    self._app.save(secret)
+                    self._app.save(secret, heads=[self._head(secret)])
                 except IntegrityError:
                     continue
                 return secret, result
@@ -637,7 +644,10 @@ class SecretsManager:
                 version = found.value_version
                 value = copy.deepcopy(found.value)
             else:
-                value = self._value_at(found, version)
+                history = self._load(found.id, full=True)
+                if not isinstance(history, Secret):
+                    raise SecretDeletedError(f"secret {where} was deleted")
+                value = self._value_at(history, version)
         if self._audit_reads if audit is None else audit:
             record = Reveal.record(
                 record_id=uuid4(),
@@ -668,7 +678,7 @@ class SecretsManager:
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
         with self._keys.operation():
-            found = self._lookup(name, namespace)
+            found = self._lookup(name, namespace, full=True)
         return self._require_live(found, name, namespace).versions()
 
     def list(
@@ -855,10 +865,10 @@ class SecretsManager:
         return check.check_actor(actor) if actor is not None else self._actor
 
     def _secret_id(self, name: str, namespace: str | None) -> UUID | None:
-        reservation_id = self._keys.name_reservation_id(namespace, name)
-        secret_id = self._addresses.get(reservation_id)
+        secret_id = self._addresses.get((namespace, name))
         if secret_id is not None:
             return secret_id
+        reservation_id = self._keys.name_reservation_id(namespace, name)
         events = list(self._app.events.get(reservation_id, limit=1))
         if not events:
             return None
@@ -868,14 +878,33 @@ class SecretsManager:
         with self._addresses_lock:
             if len(self._addresses) >= _NAME_CACHE_LIMIT:
                 self._addresses.clear()
-            self._addresses[reservation_id] = first.secret_id
+            self._addresses[namespace, name] = first.secret_id
         return first.secret_id
 
-    def _lookup(self, name: str, namespace: str | None) -> Secret | Tombstone | None:
+    def _lookup(
+        self, name: str, namespace: str | None, *, full: bool = False
+    ) -> Secret | Tombstone | None:
         secret_id = self._secret_id(name, namespace)
-        return None if secret_id is None else self._load(secret_id)
+        return None if secret_id is None else self._load(secret_id, full=full)
 
-    def _load(self, secret_id: UUID) -> Secret | Tombstone | None:
+    def _head(self, secret: Secret) -> HeadChange:
+        stored = self._app.mapper.to_stored_event(Head.of(secret))
+        return HeadChange(secret.id, stored.originator_version, stored.state)
+
+    def _load(
+        self, secret_id: UUID, *, full: bool = False
+    ) -> Secret | Tombstone | None:
+        """The secret from its head (flat in history), or ``full``y replayed."""
+        if not full:
+            row = self._app.recorder.select_head(secret_id)  # type: ignore[attr-defined]
+            # No head, a stale one or a shredded one: the stream says what happened.
+            if row is not None and row.key is not None and row.version == row.last_version:
+                self._keys.preload(secret_id, row.key)
+                head = self._app.mapper.to_domain_event(
+                    StoredEvent(secret_id, row.version, Head.TOPIC, row.state)
+                )
+                if isinstance(head, Head):
+                    return head.mutate(None)
         for _ in range(2):
             events = list(self._app.events.get(secret_id))
             if not events or not _is_secret_stream(events[0]):

@@ -10,6 +10,7 @@ from strongroom import (
     NameReservedError,
     SecretDeletedError,
     SecretExistsError,
+    SecretRevokedError,
     SecretsManager,
 )
 from strongroom.domain.secret import Secret, Shredded
@@ -94,47 +95,100 @@ def test_delete_removes_the_key_row_and_leaves_placeholders(
         sm.create("svc", "again")
 
 
-def test_a_bit_flipped_state_fails_authentication(sm: SecretsManager, store_url: str) -> None:
+# Reveal reads a secret's head; versions() replays its events. Tampering with either
+# table must surface where that table is read, and never as a wrong value.
+_READS = {
+    "strongroom_events": lambda sm, name: sm.versions(name),
+    "strongroom_heads": lambda sm, name: sm.reveal(name),
+}
+_WHERE = {
+    "strongroom_events": "originator_id = ? AND originator_version = 1",
+    "strongroom_heads": "id = ?",
+}
+
+
+@pytest.mark.parametrize("table", sorted(_READS))
+def test_a_bit_flipped_state_fails_authentication_when_read(
+    sm: SecretsManager, store_url: str, table: str
+) -> None:
     secret = sm.create("svc", "v1")
     oid = id_param(store_url, secret.id)
-    (state,) = query(
-        store_url,
-        "SELECT state FROM strongroom_events WHERE originator_id = ? AND originator_version = 1",
-        (oid,),
-    )[0]
+    (state,) = query(store_url, f"SELECT state FROM {table} WHERE {_WHERE[table]}", (oid,))[0]
     flipped = bytearray(state)
     flipped[-1] ^= 0x01
     query(
         store_url,
-        "UPDATE strongroom_events SET state = ? WHERE originator_id = ? AND originator_version = 1",
+        f"UPDATE {table} SET state = ? WHERE {_WHERE[table]}",
         (bytes(flipped), oid),
     )
 
     with pytest.raises(DecryptionError) as caught:
-        sm.reveal("svc")
+        _READS[table](sm, "svc")
 
     assert "v1" not in str(caught.value)
 
 
-def test_a_state_copied_from_another_aggregate_fails_authentication(
-    sm: SecretsManager, store_url: str
+@pytest.mark.parametrize("table", sorted(_READS))
+def test_a_state_copied_from_another_aggregate_fails_authentication_when_read(
+    sm: SecretsManager, store_url: str, table: str
 ) -> None:
     victim = sm.create("victim", "victim-value")
     donor = sm.create("donor", "donor-value")
     (state,) = query(
         store_url,
-        "SELECT state FROM strongroom_events WHERE originator_id = ? AND originator_version = 1",
+        f"SELECT state FROM {table} WHERE {_WHERE[table]}",
         (id_param(store_url, donor.id),),
     )[0]
     query(
         store_url,
-        "UPDATE strongroom_events SET state = ? WHERE originator_id = ? AND originator_version = 1",
+        f"UPDATE {table} SET state = ? WHERE {_WHERE[table]}",
         (state, id_param(store_url, victim.id)),
     )
 
     with pytest.raises(DecryptionError):
-        sm.reveal("victim")
+        _READS[table](sm, "victim")
     assert sm.reveal("donor") == "donor-value"
+
+
+def test_an_older_head_put_back_is_ignored_when_revealing(
+    sm: SecretsManager, store_url: str
+) -> None:
+    secret = sm.create("svc", "v1")
+    oid = id_param(store_url, secret.id)
+    old = query(store_url, "SELECT version, state FROM strongroom_heads WHERE id = ?", (oid,))[0]
+    sm.update("svc", value="v2")
+    sm.revoke("svc")
+    query(
+        store_url,
+        "UPDATE strongroom_heads SET version = ?, state = ? WHERE id = ?",
+        (*old, oid),
+    )
+
+    # The stream has moved on: the stale head is not trusted, the events are.
+    with pytest.raises(SecretRevokedError):
+        sm.reveal("svc")
+    sm.reinstate("svc")
+    assert sm.reveal("svc") == "v2"
+
+
+def test_reveal_is_served_from_the_head_when_the_history_is_long(
+    sm: SecretsManager, store_url: str
+) -> None:
+    sm.create("svc", "v1")
+    for i in range(2, 30):
+        sm.update("svc", value=f"v{i}")
+    head = query(
+        store_url,
+        "SELECT version FROM strongroom_heads WHERE id = ?",
+        (id_param(store_url, sm.get("svc").id),),
+    )
+    # Replaying 29 events would not read the heads table at all.
+    reads = []
+    real = sm._app.events.get
+    sm._app.events.get = lambda *a, **k: reads.append(a) or real(*a, **k)  # type: ignore[method-assign]
+    assert sm.reveal("svc") == "v29"
+    assert head == [(29,)]
+    assert reads == []
 
 
 def test_a_key_row_copied_to_another_id_fails_to_unwrap(
