@@ -19,12 +19,16 @@ leaves its data key alive.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import collections
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from uuid import UUID
 
 import psycopg
+from psycopg.rows import tuple_row
 from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import (
@@ -202,6 +206,73 @@ def _head_changes(kwargs: Mapping[str, Any]) -> Iterable[HeadChange]:
     return kwargs.get("heads") or ()
 
 
+class ReadConnections:
+    """A few autocommit connections kept for point reads, beside the shared pool.
+
+    A point read is one round trip; taking a connection from the pool and giving it
+    back cost a third as much again. Idle connections wait on a stack (deque
+    appends and pops are atomic); beyond ``limit`` at once, reads use the pool.
+    """
+
+    def __init__(self, datastore: PostgresDatastore, *, limit: int = 8) -> None:
+        self._datastore = datastore
+        self._connect_kwargs = {
+            key: val for key, val in datastore.pool.kwargs.items() if key != "row_factory"
+        }
+        self._idle: collections.deque[psycopg.Connection[Any]] = collections.deque()
+        self._opened = 0
+        self._opened_lock = threading.Lock()
+        self._limit = limit
+        self._closed = False
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection with tuple rows, for the duration of one read."""
+        try:
+            conn = self._idle.pop()
+        except IndexError:
+            conn = self._open()
+        if conn is None:
+            with self._datastore.get_connection() as pooled:
+                yield pooled
+            return
+        try:
+            yield conn
+        except BaseException:
+            # Its state is unknown (a dropped connection, say): don't reuse it.
+            with self._opened_lock:
+                self._opened -= 1
+            conn.close()
+            raise
+        if self._closed:
+            conn.close()
+        else:
+            self._idle.append(conn)
+
+    def _open(self) -> psycopg.Connection[Any] | None:
+        with self._opened_lock:
+            if self._closed or self._opened >= self._limit:
+                return None
+            self._opened += 1
+        try:
+            return psycopg.connect(
+                autocommit=True,
+                row_factory=tuple_row,
+                connect_timeout=10,
+                **self._connect_kwargs,
+            )
+        except BaseException:
+            with self._opened_lock:
+                self._opened -= 1
+            raise
+
+    def close(self) -> None:
+        """Close the idle connections; busy ones close when given back (idempotent)."""
+        self._closed = True
+        while self._idle:
+            self._idle.pop().close()
+
+
 class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
     """PostgreSQL events table plus key store (key rows commit with the events)."""
 
@@ -209,6 +280,7 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
         self, datastore: PostgresDatastore, *, events_table_name: str = EVENTS_TABLE
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        self.readers = ReadConnections(datastore)
         schema = Identifier(self.datastore.schema)
 
         def sql(text: str) -> Composed:
@@ -418,15 +490,28 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
             )
         super()._insert_events(curs, stored_events, **kwargs)
 
+    @retry((InterfaceError, OperationalError), max_attempts=3, wait=0.1)
     def select_head(self, aggregate_id: UUID) -> HeadRow | None:
         """An aggregate's head with its data key, in one query; None if it has none."""
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._select_head, (aggregate_id,), prepare=True)
-            row = curs.fetchone()
+        try:
+            with self.readers.connection() as conn, conn.cursor(
+                row_factory=tuple_row
+            ) as curs:
+                curs.execute(self._select_head, (aggregate_id,), prepare=True)
+                row = curs.fetchone()
+        except psycopg.OperationalError as exc:
+            raise OperationalError(str(exc)) from exc
+        except psycopg.InterfaceError as exc:
+            raise InterfaceError(str(exc)) from exc
         if row is None:
             return None
-        key = None if row["wrapped"] is None else KeyRow(row["wrapped"], row["kek"])
-        return HeadRow(row["version"], row["state"], key, row["last_version"])
+        version, state, wrapped, kek, last_version = row
+        key = None if wrapped is None else KeyRow(wrapped, kek)
+        return HeadRow(version, state, key, last_version)
+
+    def close(self) -> None:
+        """Close the read connections."""
+        self.readers.close()
 
     def select_wrapped_keys(self, key_ids: Sequence[UUID]) -> dict[UUID, KeyRow]:
         """Wrapped keys of the given ids that exist."""

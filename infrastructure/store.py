@@ -193,6 +193,13 @@ class StrongroomApplication(Application[UUID]):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(<{self.factory.__class__.__name__}>)"
 
+    def close(self) -> None:
+        """Close the recorder's own connections, then the datastore's."""
+        close = getattr(self.recorder, "close", None)
+        if close is not None:
+            close()
+        super().close()
+
     @property
     def shredding_mapper(self) -> ShreddingMapper:
         """The application's mapper."""
