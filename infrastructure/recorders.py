@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,8 +29,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from uuid import UUID
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
-from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
@@ -38,6 +40,8 @@ from eventsourcing.sqlite import (
 )
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Composed, Identifier
+
+from strongroom.infrastructure.commit import GroupCommit
 
 if TYPE_CHECKING:
     from eventsourcing.persistence import StoredEvent
@@ -194,6 +198,15 @@ def _may_register(store_key: KeyRow, keks: set[str], available: Iterable[str]) -
     return store_key.kek in usable and keks <= usable
 
 
+_BATCHABLE = frozenset({"key_changes", "key_index", "heads", "tracking"})
+
+
+def _batchable(write: tuple[Sequence[StoredEvent], Mapping[str, Any]]) -> bool:
+    # eventsourcing passes tracking=None when not processing a notification.
+    kwargs = write[1]
+    return kwargs.keys() <= _BATCHABLE and kwargs.get("tracking") is None
+
+
 def _key_changes(kwargs: Mapping[str, Any]) -> Iterable[KeyChange]:
     return kwargs.get("key_changes") or ()
 
@@ -204,6 +217,36 @@ def _index_changes(kwargs: Mapping[str, Any]) -> Iterable[KeyIndexChange]:
 
 def _head_changes(kwargs: Mapping[str, Any]) -> Iterable[HeadChange]:
     return kwargs.get("heads") or ()
+
+
+class RowsInsert:
+    """``INSERT ... VALUES (row), (row), ... suffix`` for any number of rows.
+
+    Binding scalars costs a fraction of binding arrays (psycopg inspects every list
+    it dumps), and saves are a few rows each; the statement text for each row count
+    is composed once.
+    """
+
+    _PREPARED_UP_TO = 8
+
+    def __init__(self, prefix: Composed, row: str, suffix: str = "") -> None:
+        self._prefix = prefix.as_bytes(None)
+        self._row = row.encode()
+        self._suffix = suffix.encode()
+        self._width = row.count("%")
+        self._texts: dict[int, bytes] = {}
+
+    def execute(self, curs: Cursor[Any], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert ``rows`` (tuples of the row template's parameters)."""
+        count = len(rows)
+        text = self._texts.get(count)
+        if text is None:
+            text = self._prefix + b" VALUES " + b", ".join([self._row] * count)
+            text += b" " + self._suffix
+            if count <= self._PREPARED_UP_TO:
+                self._texts[count] = text
+        params = [value for row in rows for value in row]
+        curs.execute(text, params, prepare=count <= self._PREPARED_UP_TO)
 
 
 class ReadConnections:
@@ -281,6 +324,30 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.readers = ReadConnections(datastore)
+        self._group: GroupCommit[
+            tuple[Sequence[StoredEvent], Mapping[str, Any]], Sequence[int] | None
+        ] = GroupCommit(
+            self._commit_batch,
+            batchable=_batchable,
+        )
+        # lock_timeout is set once per connection, not with every transaction.
+        self._lock_timeout = SQL("SET lock_timeout = '{}s'").format(
+            self.datastore.lock_timeout
+        ).as_bytes(None)
+        self._configured: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._lock_table_statement = (
+            SQL("LOCK TABLE {}.{} IN EXCLUSIVE MODE")
+            .format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+            .as_bytes(None)
+        )
+        self._notify = SQL("NOTIFY {}").format(Identifier(self.channel_name)).as_bytes(None)
+        self._insert_stored = RowsInsert(
+            SQL(
+                "INSERT INTO {}.{} (originator_id, originator_version, topic, state)"
+            ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name)),
+            "(%b, %b, %b, %b)",
+            "RETURNING notification_id",
+        )
         schema = Identifier(self.datastore.schema)
 
         def sql(text: str) -> Composed:
@@ -320,11 +387,11 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                 ),
             ]
         )
-        self._put_heads = sql(
-            "INSERT INTO {heads} AS h (id, version, state) "
-            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::bytea[]) "
+        self._put_heads = RowsInsert(
+            sql("INSERT INTO {heads} AS h (id, version, state)"),
+            "(%b, %b::bigint, %b)",
             "ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, "
-            "state = EXCLUDED.state WHERE h.version < EXCLUDED.version"
+            "state = EXCLUDED.state WHERE h.version < EXCLUDED.version",
         )
         self._delete_heads = sql("DELETE FROM {heads} WHERE id = ANY(%b)")
         # The stream's last position comes with the head: a head older than the
@@ -337,9 +404,8 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
         ).as_bytes(None)
         # Key changes are written in one statement per kind per save, whatever their
         # number: a round trip per key made bulk imports slow.
-        self._insert_keys = sql(
-            "INSERT INTO {keys} (id, wrapped, kek) "
-            "SELECT * FROM unnest(%b::uuid[], %b::bytea[], %s::text[])"
+        self._insert_keys = RowsInsert(
+            sql("INSERT INTO {keys} (id, wrapped, kek)"), "(%b, %b, %b)"
         )
         self._delete_keys = sql("DELETE FROM {keys} WHERE id = ANY(%s)")
         self._select_keys = sql(
@@ -412,33 +478,67 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """Insert key changes and events in one transaction, all or nothing.
+        """Insert key changes, heads and events in one transaction, all or nothing.
 
-        The base class records an error raised while inserting events and lets the
-        transaction block exit normally, which commits whatever ran before it (the
-        key rows) unless the error came from the server. Here any error rolls back.
+        Concurrent callers' writes share transactions (``GroupCommit``); each caller
+        still gets its own notification ids, or its own error.
         """
-        failure: Exception | None = None
-        notification_ids: Sequence[int] | None = None
+        return self._group.submit((stored_events, kwargs))
+
+    def _commit_batch(
+        self, writes: Sequence[tuple[Sequence[StoredEvent], Mapping[str, Any]]]
+    ) -> list[Sequence[int] | None]:
+        events = [event for stored, _ in writes for event in stored]
+        merged: dict[str, list[Any]] = {}
+        for _, kwargs in writes:
+            for name, items in kwargs.items():
+                if name != "tracking":
+                    merged.setdefault(name, []).extend(items or ())
         with self.datastore.get_connection() as conn:
-            with conn.pipeline() as pipeline, conn.transaction():
-                with conn.cursor() as curs:
-                    self._insert_events(curs, stored_events, **kwargs)
-                if stored_events:
-                    with conn.cursor() as curs:
-                        try:
-                            self._insert_stored_events(curs, stored_events, **kwargs)
-                            pipeline.sync()
-                            notification_ids = self._fetch_ids_after_insert_events(
-                                curs, stored_events, **kwargs
-                            )
-                        except Exception as exc:
-                            failure = exc
-                    if failure is not None:
-                        raise psycopg.Rollback
-            if failure is not None:
-                raise failure
-        return notification_ids
+            if conn not in self._configured:
+                conn.execute(self._lock_timeout)
+                self._configured.add(conn)
+            # One round trip: BEGIN to COMMIT pipelined, then a single sync. An error
+            # aborts the transaction on the server and skips the rest, COMMIT too.
+            try:
+                with conn.pipeline() as pipeline:
+                    with conn.cursor(row_factory=tuple_row) as curs:
+                        curs.execute(b"BEGIN")
+                        # The EXCLUSIVE lock comes first: it makes notification id
+                        # order commit order (see the base class), and writers that
+                        # queue on it hold no row locks another writer could want.
+                        curs.execute(self._lock_table_statement)
+                        self._insert_events(curs, events, **merged)
+                    with conn.cursor(row_factory=tuple_row) as curs:
+                        if events:
+                            self._insert_stored_events(curs, events)
+                        conn.execute(b"COMMIT")
+                        pipeline.sync()
+                        ids = [row[0] for row in curs.fetchall()] if events else []
+            except BaseException:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    conn.execute(b"ROLLBACK")
+                raise
+        if len(ids) != len(events):
+            msg = "notification ids went missing"
+            raise ProgrammingError(msg)
+        results: list[Sequence[int] | None] = []
+        for stored, _ in writes:
+            results.append(ids[: len(stored)] if stored else None)
+            ids = ids[len(stored) :]
+        return results
+
+    def _insert_stored_events(
+        self, curs: Cursor[Any], stored_events: Sequence[StoredEvent], **_: Any
+    ) -> None:
+        curs.execute(self._notify)
+        self._insert_stored.execute(
+            curs,
+            [
+                (e.originator_id, e.originator_version, e.topic, e.state)
+                for e in stored_events
+            ],
+        )
 
     def _insert_events(
         self,
@@ -451,14 +551,8 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
         if deletes := [c.key_id for c in changes if c.wrapped is None]:
             curs.execute(self._delete_keys, (deletes,), prepare=True)
         if inserts:
-            curs.execute(
-                self._insert_keys,
-                (
-                    [c.key_id for c in inserts],
-                    [c.wrapped for c in inserts],
-                    [c.kek for c in inserts],
-                ),
-                prepare=True,
+            self._insert_keys.execute(
+                curs, [(c.key_id, c.wrapped, c.kek) for c in inserts]
             )
         items = list(_index_changes(kwargs))
         issued = [i for i in items if i.sealed_key_id is not None]
@@ -478,16 +572,8 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
         heads = list(_head_changes(kwargs))
         if gone := [h.id for h in heads if h.state is None]:
             curs.execute(self._delete_heads, (gone,), prepare=True)
-        if put := [h for h in heads if h.state is not None]:
-            curs.execute(
-                self._put_heads,
-                (
-                    [h.id for h in put],
-                    [h.version for h in put],
-                    [h.state for h in put],
-                ),
-                prepare=True,
-            )
+        if put := [(h.id, h.version, h.state) for h in heads if h.state is not None]:
+            self._put_heads.execute(curs, put)
         super()._insert_events(curs, stored_events, **kwargs)
 
     @retry((InterfaceError, OperationalError), max_attempts=3, wait=0.1)

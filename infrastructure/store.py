@@ -9,6 +9,7 @@ from urllib.parse import unquote
 from uuid import UUID
 
 from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import Environment, EnvType
 from psycopg.conninfo import conninfo_to_dict
@@ -192,6 +193,21 @@ class StrongroomApplication(Application[UUID]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(<{self.factory.__class__.__name__}>)"
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Any]:  # type: ignore[override]
+        """Put the pending events of aggregates (and given events) in the event store.
+
+        The base class checks each object against runtime protocols and looks for
+        snapshots to take; strongroom takes none here (a secret's head is saved with
+        its events), and those checks were a tenth of the cost of a create.
+        """
+        events: list[Any] = []
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                events.extend(obj.collect_events())
+            elif obj is not None:
+                events.append(obj)
+        return self.events.put(events, **kwargs)
 
     def close(self) -> None:
         """Close the recorder's own connections, then the datastore's."""

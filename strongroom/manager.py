@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import threading
+from contextlib import ExitStack
+from itertools import islice
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -276,6 +278,87 @@ class SecretsManager:
                 msg = f"secret {describe(name, namespace)} already exists"
                 raise SecretExistsError(msg) from None
         return secret
+
+    def create_many(
+        self,
+        items: Iterable[tuple[str, Value]],
+        *,
+        namespace: str | None = None,
+        actor: str | None = None,
+        batch_size: int = 500,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Create many secrets from ``(name, value)`` pairs; the number created.
+
+        Each batch is one transaction: a batch holding an invalid item or a taken
+        name writes nothing, and the error says how many earlier batches created.
+        """
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, int)
+            or not 0 < batch_size <= 10_000
+        ):
+            msg = "invalid batch size: expected 1-10000"
+            raise ValidationError(msg)
+        namespace = check.check_namespace(namespace)
+        who = self._who(actor)
+        created = 0
+        pairs = iter(items)
+        while batch := list(islice(pairs, batch_size)):
+            try:
+                self._create_batch(batch, namespace, who)
+            except StrongroomError as exc:
+                msg = f"{exc} (secrets created before this batch: {created})"
+                raise type(exc)(msg) from None
+            created += len(batch)
+            if progress is not None:
+                progress(created)
+        return created
+
+    def _create_batch(
+        self, batch: list[tuple[str, Value]], namespace: str | None, actor: str | None
+    ) -> None:
+        at = _now()
+        saved: list[Any] = []
+        key_changes: list[KeyChange] = []
+        heads: list[HeadChange] = []
+        names: set[str] = set()
+        with self._keys.operation(), ExitStack() as staged:
+            for name, value in batch:
+                name = check.check_name(name)
+                if name in names:
+                    msg = f"secret {describe(name, namespace)} is given twice"
+                    raise SecretExistsError(msg)
+                names.add(name)
+                secret = Secret.create(
+                    secret_id=uuid4(),
+                    at=at,
+                    name=name,
+                    namespace=namespace,
+                    actor=actor,
+                    **_fields_for(check.check_value(value)),
+                )
+                data_key = new_key()
+                staged.enter_context(self._keys.staged(secret.id, data_key))
+                key_changes.append(self._keys.wrap(secret.id, data_key))
+                heads.append(self._head(secret))
+                saved += [
+                    NameReservation.reserve(
+                        reservation_id=self._keys.name_reservation_id(namespace, name),
+                        secret_id=secret.id,
+                        name=name,
+                        namespace=namespace,
+                        at=at,
+                    ),
+                    secret,
+                ]
+            try:
+                self._app.save(*saved, key_changes=key_changes, heads=heads)
+            except IntegrityError:
+                taken = [n for n in names if self._secret_id(n, namespace) is not None]
+                where = describe(taken[0], namespace) if taken else "in this batch"
+                msg = f"secret {where} already exists or stays reserved"
+                raise SecretExistsError(msg) from None
 
     def put(
         self,

@@ -1,0 +1,120 @@
+"""Group commit: concurrent callers' writes committed together, one transaction each batch.
+
+A commit costs a round trip and a WAL flush whatever it holds, so under concurrency
+many small transactions are slower than a few larger ones. Callers hand their write
+to ``GroupCommit.submit``; whoever finds no batch in flight leads: it takes every
+write queued so far, commits them as one batch, gives each caller its own result,
+and hands the lead to the first caller that queued meanwhile. A lone caller leads
+its own one-write batch at once, with no thread hand-off.
+
+A batch that fails is retried one write per transaction, so each caller gets its
+own result or its own error (a lost race on one name never fails another's write).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+W = TypeVar("W")
+R = TypeVar("R")
+
+_WAITING, _LEAD, _DONE = 0, 1, 2
+
+
+class _Entry(Generic[W, R]):
+    __slots__ = ("error", "item", "result", "state", "wake")
+
+    def __init__(self, item: W) -> None:
+        self.item = item
+        self.state = _WAITING
+        self.result: R | None = None
+        self.error: BaseException | None = None
+        self.wake = threading.Event()
+
+
+class GroupCommit(Generic[W, R]):
+    """Commits submitted writes in batches; see the module docstring.
+
+    ``commit(items)`` writes a batch in one transaction and returns one result per
+    item, or raises. ``batchable(item)`` says whether an item may share a batch.
+    """
+
+    def __init__(
+        self,
+        commit: Callable[[Sequence[W]], Sequence[R]],
+        *,
+        batchable: Callable[[W], bool] = lambda _: True,
+        max_batch: int = 256,
+    ) -> None:
+        self._commit = commit
+        self._batchable = batchable
+        self._max_batch = max_batch
+        self._lock = threading.Lock()
+        self._queue: list[_Entry[W, R]] = []
+        self._busy = False
+
+    def submit(self, item: W) -> R:
+        """Write ``item`` (maybe with others' writes) and return its result."""
+        entry: _Entry[W, R] = _Entry(item)
+        with self._lock:
+            self._queue.append(entry)
+            lead = not self._busy
+            self._busy = True
+        if not lead:
+            entry.wake.wait()
+        if entry.state != _DONE:
+            self._lead()
+        if entry.error is not None:
+            raise entry.error
+        return entry.result  # type: ignore[return-value]
+
+    def _lead(self) -> None:
+        with self._lock:
+            # The leader's own entry is first in the queue.
+            batch = [self._queue[0]]
+            if self._batchable(batch[0].item):
+                for entry in self._queue[1:]:
+                    if len(batch) >= self._max_batch:
+                        break
+                    if self._batchable(entry.item):
+                        batch.append(entry)
+            taken = {id(entry) for entry in batch}
+            self._queue = [entry for entry in self._queue if id(entry) not in taken]
+        try:
+            self._run(batch)
+        finally:
+            with self._lock:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.state = _LEAD
+                    successor.wake.set()
+                else:
+                    self._busy = False
+
+    def _run(self, batch: list[_Entry[W, R]]) -> None:
+        try:
+            results = self._commit([entry.item for entry in batch])
+        except BaseException as exc:
+            if len(batch) == 1:
+                self._finish(batch[0], None, exc)
+                return
+            # One write spoilt the batch: each write on its own tells whose it was.
+            for entry in batch:
+                try:
+                    (result,) = self._commit([entry.item])
+                except BaseException as own:  # noqa: BLE001 - handed to its caller
+                    self._finish(entry, None, own)
+                else:
+                    self._finish(entry, result, None)
+            return
+        for entry, result in zip(batch, results, strict=True):
+            self._finish(entry, result, None)
+
+    @staticmethod
+    def _finish(entry: _Entry[W, R], result: Any, error: BaseException | None) -> None:
+        entry.result = result
+        entry.error = error
+        entry.state = _DONE
+        entry.wake.set()
