@@ -518,6 +518,14 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
             except BaseException:
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     conn.execute(b"ROLLBACK")
+                # Statements being prepared in an aborted pipeline were skipped by the
+                # server, but psycopg counts them as prepared ("prepared statement
+                # does not exist" later): forget them all, server and client side.
+                prepared = getattr(conn, "_prepared", None)
+                if prepared is None:
+                    conn.close()
+                else:
+                    prepared.clear()
                 raise
         if len(ids) != len(events):
             msg = "notification ids went missing"

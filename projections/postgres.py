@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -70,6 +70,27 @@ def _row(record: DictRow) -> Row:
     )
 
 
+def _params(row: Row) -> tuple[Any, ...]:
+    return (
+        row.id,
+        row.ns_key,
+        row.namespace,
+        row.name,
+        row.version,
+        str(row.status),
+        row.created_at,
+        row.created_by,
+        row.updated_at,
+        row.updated_by,
+        row.description,
+        row.token_type,
+        list(row.allowed_apps),
+        list(row.envs),
+        row.expires_at,
+        Jsonb(row.tags),
+    )
+
+
 class _Transaction:
     def __init__(self, view: PostgresSecretsView, curs: Cursor[DictRow]) -> None:
         self._view = view
@@ -81,28 +102,7 @@ class _Transaction:
         return None if record is None else _row(record)
 
     def put_row(self, row: Row) -> None:
-        self._curs.execute(
-            self._view.upsert_row,
-            (
-                row.id,
-                row.ns_key,
-                row.namespace,
-                row.name,
-                row.version,
-                str(row.status),
-                row.created_at,
-                row.created_by,
-                row.updated_at,
-                row.updated_by,
-                row.description,
-                row.token_type,
-                list(row.allowed_apps),
-                list(row.envs),
-                row.expires_at,
-                Jsonb(row.tags),
-            ),
-            prepare=True,
-        )
+        self._curs.execute(self._view.upsert_row, _params(row), prepare=True)
 
     def bump(self, ns_key: str, status: str, delta: int) -> None:
         self._curs.execute(self._view.bump_count, (ns_key, str(status), delta), prepare=True)
@@ -116,6 +116,18 @@ class _Transaction:
 
     def add_name(self, secret_id: UUID, name: str, namespace: str | None) -> None:
         self._curs.execute(self._view.insert_name, (secret_id, name, namespace), prepare=True)
+
+    def put_rows(self, rows: Sequence[Row]) -> None:
+        self._curs.executemany(self._view.upsert_row, [_params(row) for row in rows])
+
+    def add_audits(self, rows: Sequence[AuditRow]) -> None:
+        self._curs.executemany(
+            self._view.insert_audit,
+            [(r.position, r.secret_id, r.action, r.actor, r.at, r.version) for r in rows],
+        )
+
+    def add_names(self, names: Sequence[tuple[UUID, str, str | None]]) -> None:
+        self._curs.executemany(self._view.insert_name, names)
 
 
 class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
@@ -217,6 +229,16 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
         self.delete_tracking = SQL("DELETE FROM {}.{} WHERE application_name = %s").format(
             schema, tracking
         )
+        # Composed once: composing a statement on every execute cost more than running it.
+        for name in (
+            "select_row",
+            "upsert_row",
+            "bump_count",
+            "insert_audit",
+            "insert_name",
+            "claim",
+        ):
+            setattr(self, name, getattr(self, name).as_bytes(None))
 
     @contextmanager
     def batch(self, tracking: Tracking, first_id: int) -> Iterator[_Transaction]:

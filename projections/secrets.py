@@ -127,6 +127,66 @@ class ViewTransaction(Protocol):
     def add_name(self, secret_id: UUID, name: str, namespace: str | None) -> None:
         """Record a secret's address (from its never-shredded name reservation)."""
 
+    def put_rows(self, rows: Sequence[Row]) -> None:
+        """Insert or replace many listing rows."""
+
+    def add_audits(self, rows: Sequence[AuditRow]) -> None:
+        """Index many events."""
+
+    def add_names(self, names: Sequence[tuple[UUID, str, str | None]]) -> None:
+        """Record many secrets' addresses."""
+
+
+class _Buffered:
+    """A batch's writes gathered in memory and written once per kind at the end.
+
+    A secret touched by several events of a batch is read at most once and written
+    once; counters get one net change each. Round trips per batch, not per event,
+    are what a rebuild pays.
+    """
+
+    def __init__(self, txn: ViewTransaction) -> None:
+        self._txn = txn
+        self._rows: dict[UUID, Row | None] = {}
+        self._dirty: dict[UUID, Row] = {}
+        self._counts: dict[tuple[str, str], int] = {}
+        self._audits: list[AuditRow] = []
+        self._names: list[tuple[UUID, str, str | None]] = []
+
+    def get_row(self, secret_id: UUID) -> Row | None:
+        if secret_id not in self._rows:
+            self._rows[secret_id] = self._txn.get_row(secret_id)
+        return self._rows[secret_id]
+
+    def known_new(self, secret_id: UUID) -> None:
+        # A Created event starts its secret's stream: there is no row to read.
+        self._rows.setdefault(secret_id, None)
+
+    def put_row(self, row: Row) -> None:
+        self._rows[row.id] = row
+        self._dirty[row.id] = row
+
+    def bump(self, ns_key: str, status: str, delta: int) -> None:
+        key = (ns_key, str(status))
+        self._counts[key] = self._counts.get(key, 0) + delta
+
+    def add_audit(self, row: AuditRow) -> None:
+        self._audits.append(row)
+
+    def add_name(self, secret_id: UUID, name: str, namespace: str | None) -> None:
+        self._names.append((secret_id, name, namespace))
+
+    def flush(self) -> None:
+        if self._names:
+            self._txn.add_names(self._names)
+        if self._audits:
+            self._txn.add_audits(self._audits)
+        if self._dirty:
+            self._txn.put_rows(list(self._dirty.values()))
+        for (ns_key, status), delta in sorted(self._counts.items()):
+            if delta:
+                self._txn.bump(ns_key, status, delta)
+
 
 class SecretsView(TrackingRecorder):
     """Backend-specific storage of the secrets projection."""
@@ -172,8 +232,12 @@ class SecretsProjection(Projection[SecretsView]):
         """Apply a batch of (event, notification id) and track it once, atomically."""
         tracking = Tracking(application_name, events[-1][1])
         with self.view.batch(tracking, events[0][1]) as txn:
+            buffered = _Buffered(txn)
             for item, position in events:
-                apply_event(txn, item, position)
+                if isinstance(item, Secret.Created):
+                    buffered.known_new(item.originator_id)
+                apply_event(buffered, item, position)
+            buffered.flush()
 
 
 def apply_event(txn: ViewTransaction, item: Any, position: int) -> None:

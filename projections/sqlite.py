@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -147,6 +147,19 @@ class _Transaction:
             " VALUES (?, ?, ?)",
             (secret_id.hex, name, namespace),
         )
+
+    # In-process statements cost little each: the batch forms just loop.
+    def put_rows(self, rows: Sequence[Row]) -> None:
+        for row in rows:
+            self.put_row(row)
+
+    def add_audits(self, rows: Sequence[AuditRow]) -> None:
+        for row in rows:
+            self.add_audit(row)
+
+    def add_names(self, names: Sequence[tuple[UUID, str, str | None]]) -> None:
+        for name in names:
+            self.add_name(*name)
 
 
 class SQLiteSecretsView(SQLiteTrackingRecorder, SecretsView):
