@@ -34,5 +34,9 @@ else
   echo "../shared/conformance not found" >&2
   status=1
 fi
+echo "== benchmark smoke run (figures, not assertions: bench/run.py --quick)"
+if [ -n "${STRONGROOM_TEST_POSTGRES_URL:-}" ]; then
+  .venv/bin/python bench/run.py --quick --secrets 2000 2>/dev/null || status=1
+fi
 echo "== done in $(( $(date +%s) - start ))s (status $status)"
 exit $status
