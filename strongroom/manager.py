@@ -243,23 +243,7 @@ class SecretsManager:
         fields: dict[str, Any],
         actor: str | None,
     ) -> Secret:
-        at = _now()
-        secret = Secret.create(
-            secret_id=uuid4(),
-            at=at,
-            name=name,
-            namespace=namespace,
-            actor=actor,
-            **fields,
-        )
-        reservation_id = self._keys.name_reservation_id(namespace, name)
-        reservation = NameReservation.reserve(
-            reservation_id=reservation_id,
-            secret_id=secret.id,
-            name=name,
-            namespace=namespace,
-            at=at,
-        )
+        secret, reservation = self._new_secret(name, namespace, fields, actor, _now())
         data_key = new_key()
         with self._keys.operation(), self._keys.staged(secret.id, data_key):
             try:
@@ -330,28 +314,14 @@ class SecretsManager:
                     msg = f"secret {describe(name, namespace)} is given twice"
                     raise SecretExistsError(msg)
                 names.add(name)
-                secret = Secret.create(
-                    secret_id=uuid4(),
-                    at=at,
-                    name=name,
-                    namespace=namespace,
-                    actor=actor,
-                    **_fields_for(check.check_value(value)),
+                secret, reservation = self._new_secret(
+                    name, namespace, _fields_for(check.check_value(value)), actor, at
                 )
                 data_key = new_key()
                 staged.enter_context(self._keys.staged(secret.id, data_key))
                 key_changes.append(self._keys.wrap(secret.id, data_key))
                 heads.append(self._head(secret))
-                saved += [
-                    NameReservation.reserve(
-                        reservation_id=self._keys.name_reservation_id(namespace, name),
-                        secret_id=secret.id,
-                        name=name,
-                        namespace=namespace,
-                        at=at,
-                    ),
-                    secret,
-                ]
+                saved += [reservation, secret]
             try:
                 self._app.save(*saved, key_changes=key_changes, heads=heads)
             except IntegrityError:
@@ -359,6 +329,27 @@ class SecretsManager:
                 where = describe(taken[0], namespace) if taken else "in this batch"
                 msg = f"secret {where} already exists or stays reserved"
                 raise SecretExistsError(msg) from None
+
+    def _new_secret(
+        self,
+        name: str,
+        namespace: str | None,
+        fields: dict[str, Any],
+        actor: str | None,
+        at: datetime,
+    ) -> tuple[Secret, NameReservation]:
+        """A new secret and the first event of its name's reservation stream."""
+        secret = Secret.create(
+            secret_id=uuid4(), at=at, name=name, namespace=namespace, actor=actor, **fields
+        )
+        reservation = NameReservation.reserve(
+            reservation_id=self._keys.name_reservation_id(namespace, name),
+            secret_id=secret.id,
+            name=name,
+            namespace=namespace,
+            at=at,
+        )
+        return secret, reservation
 
     def put(
         self,
