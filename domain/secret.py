@@ -435,6 +435,10 @@ class Head(Snapshot):
     AUDIT_FIELDS: ClassVar[tuple[str, ...]] = ()
     SHREDDABLE: ClassVar[bool] = True
 
+    def __repr__(self) -> str:
+        # The dataclass repr would print the state, the value included.
+        return f"Secret.Head(id={self.originator_id!r}, version={self.originator_version})"
+
     @classmethod
     def of(cls, secret: Secret) -> Head:
         """The head of ``secret`` as it is now (pending events applied)."""
