@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import collections
 import threading
-import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from uuid import UUID
 import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
-from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError
+from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
@@ -219,6 +218,24 @@ def _head_changes(kwargs: Mapping[str, Any]) -> Iterable[HeadChange]:
     return kwargs.get("heads") or ()
 
 
+# The stream's last position comes with the head: a head older than the stream
+# (restored from a backup, say) is not trusted, and the stream is replayed instead.
+_SELECT_HEAD = (
+    "SELECT h.version, h.state, k.wrapped, k.kek, "
+    "(SELECT max(e.originator_version) FROM {events} e "
+    "WHERE e.originator_id = h.id) AS last_version "
+    "FROM {heads} h LEFT JOIN {keys} k ON k.id = h.id WHERE h.id = "
+)
+
+
+def _head_row(row: Sequence[Any] | None) -> HeadRow | None:
+    if row is None:
+        return None
+    version, state, wrapped, kek, last_version = row
+    key = None if wrapped is None else KeyRow(bytes(wrapped), kek)
+    return HeadRow(version, bytes(state), key, last_version)
+
+
 class RowsInsert:
     """``INSERT ... VALUES (row), (row), ... suffix`` for any number of rows.
 
@@ -233,7 +250,6 @@ class RowsInsert:
         self._prefix = prefix.as_bytes(None)
         self._row = row.encode()
         self._suffix = suffix.encode()
-        self._width = row.count("%")
         self._texts: dict[int, bytes] = {}
 
     def execute(self, curs: Cursor[Any], rows: Sequence[Sequence[Any]]) -> None:
@@ -330,16 +346,8 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
             self._commit_batch,
             batchable=_batchable,
         )
-        # lock_timeout is set once per connection, not with every transaction.
-        self._lock_timeout = SQL("SET lock_timeout = '{}s'").format(
-            self.datastore.lock_timeout
-        ).as_bytes(None)
-        self._configured: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._lock_table_statement = (
-            SQL("LOCK TABLE {}.{} IN EXCLUSIVE MODE")
-            .format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
-            .as_bytes(None)
-        )
+        # The base class's SET LOCAL lock_timeout and LOCK TABLE, composed once.
+        self._lock_statements = [s.as_bytes(None) for s in self.lock_table_statements]
         self._notify = SQL("NOTIFY {}").format(Identifier(self.channel_name)).as_bytes(None)
         self._insert_stored = RowsInsert(
             SQL(
@@ -394,14 +402,7 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
             "state = EXCLUDED.state WHERE h.version < EXCLUDED.version",
         )
         self._delete_heads = sql("DELETE FROM {heads} WHERE id = ANY(%b)")
-        # The stream's last position comes with the head: a head older than the
-        # stream (restored from a backup, say) is not trusted, the stream is replayed.
-        self._select_head = sql(
-            "SELECT h.version, h.state, k.wrapped, k.kek, "
-            "(SELECT max(e.originator_version) FROM {events} e "
-            "WHERE e.originator_id = h.id) AS last_version "
-            "FROM {heads} h LEFT JOIN {keys} k ON k.id = h.id WHERE h.id = %b"
-        ).as_bytes(None)
+        self._select_head = sql(_SELECT_HEAD + "%b").as_bytes(None)
         # Key changes are written in one statement per kind per save, whatever their
         # number: a round trip per key made bulk imports slow.
         self._insert_keys = RowsInsert(
@@ -495,9 +496,6 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                 if name != "tracking":
                     merged.setdefault(name, []).extend(items or ())
         with self.datastore.get_connection() as conn:
-            if conn not in self._configured:
-                conn.execute(self._lock_timeout)
-                self._configured.add(conn)
             # One round trip: BEGIN to COMMIT pipelined, then a single sync. An error
             # aborts the transaction on the server and skips the rest, COMMIT too.
             try:
@@ -507,7 +505,8 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                         # The EXCLUSIVE lock comes first: it makes notification id
                         # order commit order (see the base class), and writers that
                         # queue on it hold no row locks another writer could want.
-                        curs.execute(self._lock_table_statement)
+                        for statement in self._lock_statements:
+                            curs.execute(statement, prepare=True)
                         self._insert_events(curs, events, **merged)
                     with conn.cursor(row_factory=tuple_row) as curs:
                         if events:
@@ -527,9 +526,6 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                 else:
                     prepared.clear()
                 raise
-        if len(ids) != len(events):
-            msg = "notification ids went missing"
-            raise ProgrammingError(msg)
         results: list[Sequence[int] | None] = []
         for stored, _ in writes:
             results.append(ids[: len(stored)] if stored else None)
@@ -592,16 +588,11 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                 row_factory=tuple_row
             ) as curs:
                 curs.execute(self._select_head, (aggregate_id,), prepare=True)
-                row = curs.fetchone()
+                return _head_row(curs.fetchone())
         except psycopg.OperationalError as exc:
             raise OperationalError(str(exc)) from exc
         except psycopg.InterfaceError as exc:
             raise InterfaceError(str(exc)) from exc
-        if row is None:
-            return None
-        version, state, wrapped, kek, last_version = row
-        key = None if wrapped is None else KeyRow(wrapped, kek)
-        return HeadRow(version, state, key, last_version)
 
     def close(self) -> None:
         """Close the read connections."""
@@ -732,11 +723,8 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
     ) -> None:
         super().__init__(datastore, events_table_name)
         self._select_head = (
-            "SELECT h.version, h.state, k.wrapped, k.kek, "
-            f"(SELECT max(e.originator_version) FROM {events_table_name} e "
-            "WHERE e.originator_id = h.id) AS last_version "
-            f"FROM {HEADS_TABLE} h LEFT JOIN {KEYS_TABLE} k ON k.id = h.id "
-            "WHERE h.id = ?"
+            _SELECT_HEAD.format(events=events_table_name, heads=HEADS_TABLE, keys=KEYS_TABLE)
+            + "?"
         )
 
     def construct_create_table_statements(self) -> list[str]:
@@ -813,11 +801,7 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
         """An aggregate's head with its data key, in one query; None if it has none."""
         with self.datastore.transaction(commit=False) as c:
             c.execute(self._select_head, (aggregate_id.hex,))
-            row = c.fetchone()
-        if row is None:
-            return None
-        key = None if row["wrapped"] is None else KeyRow(row["wrapped"], row["kek"])
-        return HeadRow(row["version"], row["state"], key, row["last_version"])
+            return _head_row(c.fetchone())
 
     def select_wrapped_keys(self, key_ids: Sequence[UUID]) -> dict[UUID, KeyRow]:
         """Wrapped keys of the given ids that exist."""

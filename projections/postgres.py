@@ -101,21 +101,8 @@ class _Transaction:
         record = self._curs.fetchone()
         return None if record is None else _row(record)
 
-    def put_row(self, row: Row) -> None:
-        self._curs.execute(self._view.upsert_row, _params(row), prepare=True)
-
     def bump(self, ns_key: str, status: str, delta: int) -> None:
         self._curs.execute(self._view.bump_count, (ns_key, str(status), delta), prepare=True)
-
-    def add_audit(self, row: AuditRow) -> None:
-        self._curs.execute(
-            self._view.insert_audit,
-            (row.position, row.secret_id, row.action, row.actor, row.at, row.version),
-            prepare=True,
-        )
-
-    def add_name(self, secret_id: UUID, name: str, namespace: str | None) -> None:
-        self._curs.execute(self._view.insert_name, (secret_id, name, namespace), prepare=True)
 
     def put_rows(self, rows: Sequence[Row]) -> None:
         self._curs.executemany(self._view.upsert_row, [_params(row) for row in rows])

@@ -110,34 +110,25 @@ class Counts:
 
 
 class ViewTransaction(Protocol):
-    """Row access inside one view transaction."""
+    """Row access inside one view transaction (a batch's writes, once per kind)."""
 
     def get_row(self, secret_id: UUID) -> Row | None:
         """The listing row of a secret, if any."""
 
-    def put_row(self, row: Row) -> None:
-        """Insert or replace a listing row."""
-
     def bump(self, ns_key: str, status: str, delta: int) -> None:
         """Add ``delta`` to a counter."""
 
-    def add_audit(self, row: AuditRow) -> None:
-        """Index one event."""
-
-    def add_name(self, secret_id: UUID, name: str, namespace: str | None) -> None:
-        """Record a secret's address (from its never-shredded name reservation)."""
-
     def put_rows(self, rows: Sequence[Row]) -> None:
-        """Insert or replace many listing rows."""
+        """Insert or replace listing rows."""
 
     def add_audits(self, rows: Sequence[AuditRow]) -> None:
-        """Index many events."""
+        """Index events."""
 
     def add_names(self, names: Sequence[tuple[UUID, str, str | None]]) -> None:
-        """Record many secrets' addresses."""
+        """Record secrets' addresses (from their never-shredded name reservations)."""
 
 
-class _Buffered:
+class BatchWrites:
     """A batch's writes gathered in memory and written once per kind at the end.
 
     A secret touched by several events of a batch is read at most once and written
@@ -232,7 +223,7 @@ class SecretsProjection(Projection[SecretsView]):
         """Apply a batch of (event, notification id) and track it once, atomically."""
         tracking = Tracking(application_name, events[-1][1])
         with self.view.batch(tracking, events[0][1]) as txn:
-            buffered = _Buffered(txn)
+            buffered = BatchWrites(txn)
             for item, position in events:
                 if isinstance(item, Secret.Created):
                     buffered.known_new(item.originator_id)
@@ -240,7 +231,7 @@ class SecretsProjection(Projection[SecretsView]):
             buffered.flush()
 
 
-def apply_event(txn: ViewTransaction, item: Any, position: int) -> None:
+def apply_event(txn: BatchWrites, item: Any, position: int) -> None:
     """Fold one event (or shredded placeholder) into the read models."""
     if isinstance(item, NameReservation.Created):
         txn.add_name(item.secret_id, item.name, item.namespace)

@@ -103,30 +103,6 @@ class _Transaction:
         record = self._c.fetchone()
         return None if record is None else _row(record)
 
-    def put_row(self, row: Row) -> None:
-        self._c.execute(
-            f"INSERT OR REPLACE INTO strongroom_listing ({_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                row.id.hex,
-                row.ns_key,
-                row.namespace,
-                row.name,
-                row.version,
-                str(row.status),
-                _time(row.created_at),
-                row.created_by,
-                _time(row.updated_at),
-                row.updated_by,
-                row.description,
-                row.token_type,
-                json.dumps(list(row.allowed_apps)),
-                json.dumps(list(row.envs)),
-                _time(row.expires_at),
-                json.dumps(row.tags),
-            ),
-        )
-
     def bump(self, ns_key: str, status: str, delta: int) -> None:
         self._c.execute(
             "INSERT INTO strongroom_counts (ns_key, status, n) VALUES (?, ?, ?)"
@@ -134,32 +110,49 @@ class _Transaction:
             (ns_key, str(status), delta),
         )
 
-    def add_audit(self, row: AuditRow) -> None:
-        self._c.execute(
-            "INSERT INTO strongroom_audit (position, secret_id, action, actor, at, version)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (row.position, row.secret_id.hex, row.action, row.actor, _time(row.at), row.version),
-        )
-
-    def add_name(self, secret_id: UUID, name: str, namespace: str | None) -> None:
-        self._c.execute(
-            "INSERT OR IGNORE INTO strongroom_names (secret_id, name, namespace)"
-            " VALUES (?, ?, ?)",
-            (secret_id.hex, name, namespace),
-        )
-
-    # In-process statements cost little each: the batch forms just loop.
     def put_rows(self, rows: Sequence[Row]) -> None:
-        for row in rows:
-            self.put_row(row)
+        self._c.executemany(
+            f"INSERT OR REPLACE INTO strongroom_listing ({_COLUMNS})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    row.id.hex,
+                    row.ns_key,
+                    row.namespace,
+                    row.name,
+                    row.version,
+                    str(row.status),
+                    _time(row.created_at),
+                    row.created_by,
+                    _time(row.updated_at),
+                    row.updated_by,
+                    row.description,
+                    row.token_type,
+                    json.dumps(list(row.allowed_apps)),
+                    json.dumps(list(row.envs)),
+                    _time(row.expires_at),
+                    json.dumps(row.tags),
+                )
+                for row in rows
+            ],
+        )
 
     def add_audits(self, rows: Sequence[AuditRow]) -> None:
-        for row in rows:
-            self.add_audit(row)
+        self._c.executemany(
+            "INSERT INTO strongroom_audit (position, secret_id, action, actor, at, version)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (r.position, r.secret_id.hex, r.action, r.actor, _time(r.at), r.version)
+                for r in rows
+            ],
+        )
 
     def add_names(self, names: Sequence[tuple[UUID, str, str | None]]) -> None:
-        for name in names:
-            self.add_name(*name)
+        self._c.executemany(
+            "INSERT OR IGNORE INTO strongroom_names (secret_id, name, namespace)"
+            " VALUES (?, ?, ?)",
+            [(secret_id.hex, name, namespace) for secret_id, name, namespace in names],
+        )
 
 
 class SQLiteSecretsView(SQLiteTrackingRecorder, SecretsView):

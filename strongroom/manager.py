@@ -56,7 +56,7 @@ from strongroom.domain.secret import (
 from strongroom.domain.validation import Value
 from strongroom.infrastructure.crypto import new_key
 from strongroom.infrastructure.master_key import MasterKeyProvider, as_provider
-from strongroom.infrastructure.recorders import HeadChange, KeyChange
+from strongroom.infrastructure.recorders import KeyChange
 from strongroom.infrastructure.store import StrongroomApplication, parse_url
 from strongroom.keys import KeyAPI
 from strongroom.tokens import TokenAPI
@@ -252,7 +252,6 @@ class SecretsManager:
                     reservation,
                     secret,
                     key_changes=[self._keys.wrap(secret.id, data_key)],
-                    heads=[self._head(secret)],
                 )
             except IntegrityError:
                 existing = self._lookup(name, namespace)
@@ -305,7 +304,6 @@ class SecretsManager:
         at = _now()
         saved: list[Any] = []
         key_changes: list[KeyChange] = []
-        heads: list[HeadChange] = []
         names: set[str] = set()
         with self._keys.operation(), ExitStack() as staged:
             for name, value in batch:
@@ -320,10 +318,9 @@ class SecretsManager:
                 data_key = new_key()
                 staged.enter_context(self._keys.staged(secret.id, data_key))
                 key_changes.append(self._keys.wrap(secret.id, data_key))
-                heads.append(self._head(secret))
                 saved += [reservation, secret]
             try:
-                self._app.save(*saved, key_changes=key_changes, heads=heads)
+                self._app.save(*saved, key_changes=key_changes)
             except IntegrityError:
                 taken = [n for n in names if self._secret_id(n, namespace) is not None]
                 where = describe(taken[0], namespace) if taken else "in this batch"
@@ -506,7 +503,7 @@ class SecretsManager:
                 new = self._patched(compute, copy.deepcopy(old))
                 secret.change_value(new, at=_now(), actor=who, cause=Cause.PATCHED)
                 try:
-                    self._app.save(secret, heads=[self._head(secret)])
+                    self._app.save(secret)
                 except IntegrityError:
                     continue
                 return old
@@ -539,11 +536,7 @@ class SecretsManager:
                 found.delete(at=_now(), actor=who)
                 try:
                     # The data key row goes in the same transaction as the tombstone.
-                    self._app.save(
-                        found,
-                        key_changes=[KeyChange(found.id)],
-                        heads=[HeadChange(found.id)],
-                    )
+                    self._app.save(found, key_changes=[KeyChange(found.id)])
                 except IntegrityError:
                     continue
                 finally:
@@ -610,7 +603,7 @@ class SecretsManager:
                 if not secret.pending_events:
                     return secret, result
                 try:
-                    self._app.save(secret, heads=[self._head(secret)])
+                    self._app.save(secret)
                 except IntegrityError:
                     continue
                 return secret, result
@@ -960,10 +953,6 @@ class SecretsManager:
     ) -> Secret | Tombstone | None:
         secret_id = self._secret_id(name, namespace)
         return None if secret_id is None else self._load(secret_id, full=full)
-
-    def _head(self, secret: Secret) -> HeadChange:
-        stored = self._app.mapper.to_stored_event(Head.of(secret))
-        return HeadChange(secret.id, stored.originator_version, stored.state)
 
     def _load(
         self, secret_id: UUID, *, full: bool = False

@@ -10,6 +10,7 @@ import pytest
 from strongroom.domain.errors import SecretDeletedError, VersionNotFoundError
 from strongroom.domain.results import Action, Cause, Status
 from strongroom.domain.secret import (
+    Head,
     IncompleteStreamError,
     Secret,
     Shredded,
@@ -103,7 +104,24 @@ def test_reprs_never_show_the_value_when_printed() -> None:
     secret = _secret()
     secret.change_value({"password": "canary-inner"}, at=T0, actor=None)
 
-    shown = [repr(secret), *(repr(e) for e in secret.pending_events)]
+    shown = [
+        repr(secret),
+        repr(Head.of(secret)),
+        *(repr(e) for e in secret.pending_events),
+    ]
 
     assert all("v1" not in text and "canary-inner" not in text for text in shown)
     assert "svc" in repr(secret)
+
+
+def test_a_head_restores_the_current_state_without_the_version_log_when_loaded() -> None:
+    secret = _secret()
+    secret.change_value("v2", at=T0 + timedelta(seconds=1), actor="bob")
+    secret.revoke(at=T0 + timedelta(seconds=2), actor="carol")
+
+    loaded = Head.of(secret).mutate(None)
+
+    assert loaded.info(T0) == secret.info(T0)
+    assert (loaded.value, loaded.version) == ("v2", 3)
+    with pytest.raises(RuntimeError, match="replay"):
+        loaded.versions()
