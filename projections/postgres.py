@@ -22,12 +22,14 @@ from strongroom.projections.secrets import (
     ListFilter,
     Row,
     SecretsView,
+    expiring,
 )
 
 LISTING = "strongroom_listing"
 COUNTS = "strongroom_counts"
 AUDIT = "strongroom_audit"
 NAMES = "strongroom_names"
+EXPIRY = "strongroom_expiry"
 TRACKING = "strongroom_tracking"
 
 _ROW_COLUMNS = (
@@ -106,6 +108,9 @@ class _Transaction:
 
     def put_rows(self, rows: Sequence[Row]) -> None:
         self._curs.executemany(self._view.upsert_row, [_params(row) for row in rows])
+        self._curs.execute(self._view.delete_expiry, ([row.id for row in rows],))
+        if entries := expiring(rows):
+            self._curs.executemany(self._view.insert_expiry, entries)
 
     def add_audits(self, rows: Sequence[AuditRow]) -> None:
         self._curs.executemany(
@@ -127,7 +132,14 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
         audit, names = Identifier(AUDIT), Identifier(NAMES)
         tracking = Identifier(TRACKING)
         self.sql_create_statements.extend(
-            SQL(statement).format(schema=schema, listing=listing, counts=counts, audit=audit, names=names)
+            SQL(statement).format(
+                schema=schema,
+                listing=listing,
+                counts=counts,
+                audit=audit,
+                names=names,
+                expiry=Identifier(EXPIRY),
+            )
             for statement in (
                 "CREATE TABLE IF NOT EXISTS {schema}.{listing} ("
                 " id uuid PRIMARY KEY,"
@@ -148,8 +160,9 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
                 " tags jsonb NOT NULL)",
                 "CREATE INDEX IF NOT EXISTS strongroom_listing_order"
                 " ON {schema}.{listing} (ns_key, name)",
-                "CREATE INDEX IF NOT EXISTS strongroom_listing_expiry"
-                " ON {schema}.{listing} (expires_at) WHERE expires_at IS NOT NULL",
+                "CREATE TABLE IF NOT EXISTS {schema}.{expiry} ("
+                " id uuid PRIMARY KEY, ns_key text NOT NULL,"
+                " expires_at timestamptz NOT NULL)",
                 "CREATE TABLE IF NOT EXISTS {schema}.{counts} ("
                 " ns_key text NOT NULL, status text NOT NULL, n bigint NOT NULL,"
                 " PRIMARY KEY (ns_key, status))",
@@ -202,8 +215,14 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
         self.select_expiry = SQL(
             "SELECT count(*) FILTER (WHERE expires_at <= %s) AS expired,"
             " count(*) FILTER (WHERE expires_at > %s AND expires_at <= %s) AS soon"
-            " FROM {}.{} WHERE expires_at IS NOT NULL AND status <> 'deleted'"
-        ).format(schema, listing)
+            " FROM {}.{} WHERE true"
+        ).format(schema, Identifier(EXPIRY))
+        self.delete_expiry = SQL("DELETE FROM {}.{} WHERE id = ANY(%s)").format(
+            schema, Identifier(EXPIRY)
+        )
+        self.insert_expiry = SQL(
+            "INSERT INTO {}.{} (id, ns_key, expires_at) VALUES (%s, %s, %s)"
+        ).format(schema, Identifier(EXPIRY))
         self.select_audit = SQL(
             "SELECT a.position, a.secret_id, a.action, a.actor, a.at, a.version,"
             " n.name, n.namespace FROM {0}.{1} AS a LEFT JOIN {0}.{2} AS n"
@@ -211,7 +230,7 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
         ).format(schema, audit, names)
         self.reset_statements = [
             SQL("DELETE FROM {}.{}").format(schema, Identifier(table))
-            for table in (LISTING, COUNTS, AUDIT, NAMES)
+            for table in (LISTING, COUNTS, AUDIT, NAMES, EXPIRY)
         ]
         self.delete_tracking = SQL("DELETE FROM {}.{} WHERE application_name = %s").format(
             schema, tracking
@@ -224,6 +243,8 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
             "insert_audit",
             "insert_name",
             "claim",
+            "delete_expiry",
+            "insert_expiry",
         ):
             setattr(self, name, getattr(self, name).as_bytes(None))
 

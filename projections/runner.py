@@ -38,6 +38,11 @@ class CatchUp:
         self._keys = keys
         self._batch_size = batch_size
         self._lock = threading.Lock()
+        # (tracked position p, log position q): nothing in (p, q] is projected here.
+        # The log never changes, so while the tracked position is still p, reads
+        # start after q instead of scanning the same unprojected events (aggregate
+        # keys, tokens) on every catch-up.
+        self._quiet: tuple[int | None, int] = (None, 0)
 
     @property
     def view(self) -> SecretsView:
@@ -54,13 +59,22 @@ class CatchUp:
         with self._lock:
             while True:
                 position = self.view.max_tracking_id(self._app.name)
+                start = position
+                if position is not None and position == self._quiet[0]:
+                    start = self._quiet[1]
+                # Log positions are commit order (the recorder locks the table), so
+                # everything up to the last position is already visible.
+                last = self._app.recorder.max_notification_id()
                 notifications = self._app.recorder.select_notifications(
-                    start=position,
+                    start=start,
+                    stop=last,
                     limit=self._batch_size,
                     topics=self._projection.topics,
                     inclusive_of_start=False,
                 )
                 if not notifications:
+                    if position is not None and last is not None:
+                        self._quiet = (position, last)
                     return processed
                 with self._keys.operation():
                     self._keys.prefetch(n.originator_id for n in notifications)

@@ -23,6 +23,7 @@ from strongroom.projections.secrets import (
     ListFilter,
     Row,
     SecretsView,
+    expiring,
 )
 
 _COLUMNS = (
@@ -40,8 +41,8 @@ _CREATE = (
     " tags TEXT NOT NULL) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS strongroom_listing_order"
     " ON strongroom_listing (ns_key, name)",
-    "CREATE INDEX IF NOT EXISTS strongroom_listing_expiry"
-    " ON strongroom_listing (expires_at) WHERE expires_at IS NOT NULL",
+    "CREATE TABLE IF NOT EXISTS strongroom_expiry ("
+    " id TEXT PRIMARY KEY, ns_key TEXT NOT NULL, expires_at TEXT NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS strongroom_counts ("
     " ns_key TEXT NOT NULL, status TEXT NOT NULL, n INTEGER NOT NULL,"
     " PRIMARY KEY (ns_key, status)) WITHOUT ROWID",
@@ -135,6 +136,14 @@ class _Transaction:
                 )
                 for row in rows
             ],
+        )
+
+        self._c.executemany(
+            "DELETE FROM strongroom_expiry WHERE id = ?", [(row.id.hex,) for row in rows]
+        )
+        self._c.executemany(
+            "INSERT INTO strongroom_expiry (id, ns_key, expires_at) VALUES (?, ?, ?)",
+            [(row_id.hex, ns_key, _time(at)) for row_id, ns_key, at in expiring(rows)],
         )
 
     def add_audits(self, rows: Sequence[AuditRow]) -> None:
@@ -233,7 +242,7 @@ class SQLiteSecretsView(SQLiteTrackingRecorder, SecretsView):
         expiry = (
             "SELECT count(CASE WHEN expires_at <= ? THEN 1 END) AS expired,"
             " count(CASE WHEN expires_at > ? AND expires_at <= ? THEN 1 END) AS soon"
-            " FROM strongroom_listing WHERE expires_at IS NOT NULL AND status <> 'deleted'"
+            " FROM strongroom_expiry WHERE true"
         )
         params: list[Any] = [_time(now), _time(now), _time(soon)]
         if namespace is not None:
@@ -301,5 +310,11 @@ class SQLiteSecretsView(SQLiteTrackingRecorder, SecretsView):
         """Empty every read model and the tracking record, in one transaction."""
         with self.datastore.transaction(commit=True) as c:
             c.execute("DELETE FROM tracking WHERE application_name = ?", (application_name,))
-            for table in ("strongroom_listing", "strongroom_counts", "strongroom_audit", "strongroom_names"):
+            for table in (
+                "strongroom_listing",
+                "strongroom_counts",
+                "strongroom_audit",
+                "strongroom_names",
+                "strongroom_expiry",
+            ):
                 c.execute(f"DELETE FROM {table}")

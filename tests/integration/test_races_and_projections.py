@@ -232,3 +232,30 @@ def test_opening_survives_losing_the_sqlite_tracking_migration_race_when_it_happ
     )
     with SecretsManager.open(sqlite_url, master_key=MASTER_KEY) as sm:
         assert sm.reveal("a") == "v"
+
+
+def test_catch_up_reads_past_unprojected_events_once_when_keys_follow_the_last_secret(
+    sm: SecretsManager,
+) -> None:
+    sm.create("first", "v", expires_at=datetime.now(UTC) + timedelta(days=1))
+    for i in range(30):
+        sm.keys.set_secret(f"aggregate-{i}", "key")
+    sm.stats()
+    last = sm._app.recorder.max_notification_id()
+    starts: list[Any] = []
+    real = sm._app.recorder.select_notifications
+
+    def select(*args: Any, **kwargs: Any) -> Any:
+        starts.append(kwargs["start"])
+        return real(*args, **kwargs)
+
+    sm._app.recorder.select_notifications = select  # type: ignore[method-assign]
+    assert sm.stats().expiring_soon == 1
+    sm.create("second", "v")
+    names = [s.name for s in sm.list().items]
+
+    # The 30 key events were scanned once; later catch-ups start after them, and
+    # the secret written after them is still projected.
+    assert starts[0] == last
+    assert names == ["first", "second"]
+    assert sm.stats().total == 2
