@@ -91,7 +91,7 @@ def parse_url(url: str) -> tuple[Backend, dict[str, str]]:
     raise ValidationError(msg)
 
 
-SCHEMA_VERSION = b"5"
+SCHEMA_VERSION = b"6"
 
 
 def _mark(part: object) -> str:

@@ -41,16 +41,27 @@ def test_no_key_row_remains_when_the_events_fail_to_insert(
     keys_before, events_before = _key_rows(store_url), _event_rows(store_url)
 
     def fail(*_: object, **__: object) -> None:
-        raise RuntimeError("injected failure after the key row was written")
+        raise RuntimeError("injected failure after the key row")
 
-    # The key row is written first in the transaction; then the events insert fails.
+    # The key row is written first in the transaction; then the events insert fails
+    # (on PostgreSQL, on the server: a save is one statement there).
     if backend == "postgres":
-        recorder = sm._app.recorder
-        monkeypatch.setattr(recorder, "_insert_stored_events", fail)
+        query(
+            store_url,
+            "CREATE FUNCTION fail_insert() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'injected failure after the key row'; END $$",
+        )
+        query(
+            store_url,
+            "CREATE TRIGGER fail_insert BEFORE INSERT ON strongroom_events "
+            "FOR EACH ROW EXECUTE FUNCTION fail_insert()",
+        )
     else:
         monkeypatch.setattr(SQLiteApplicationRecorder, "_insert_events", fail)
-    with pytest.raises(RuntimeError, match="injected"):
+    with pytest.raises(Exception, match="injected failure after the key row"):
         sm.create("second", "v")
+    if backend == "postgres":
+        query(store_url, "DROP TRIGGER fail_insert ON strongroom_events")
     monkeypatch.undo()
 
     assert (_key_rows(store_url), _event_rows(store_url)) == (keys_before, events_before)
