@@ -31,7 +31,10 @@ class _Entry(Generic[W, R]):
         self.state = _WAITING
         self.result: R | None = None
         self.error: BaseException | None = None
-        self.wake = threading.Event()
+        # A held lock as a one-shot signal: cheaper to make than an Event, and a
+        # lone caller never waits on it. Each release pairs with one acquire.
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class GroupCommit(Generic[W, R]):
@@ -63,7 +66,7 @@ class GroupCommit(Generic[W, R]):
             lead = not self._busy
             self._busy = True
         if not lead:
-            entry.wake.wait()
+            entry.wake.acquire()
         if entry.state != _DONE:
             self._lead()
         if entry.error is not None:
@@ -89,7 +92,7 @@ class GroupCommit(Generic[W, R]):
                 if self._queue:
                     successor = self._queue[0]
                     successor.state = _LEAD
-                    successor.wake.set()
+                    successor.wake.release()
                 else:
                     self._busy = False
 
@@ -117,4 +120,4 @@ class GroupCommit(Generic[W, R]):
         entry.result = result
         entry.error = error
         entry.state = _DONE
-        entry.wake.set()
+        entry.wake.release()

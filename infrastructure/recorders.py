@@ -30,7 +30,17 @@ from uuid import UUID
 import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
-from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.persistence import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    PersistenceError,
+    ProgrammingError,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
@@ -368,15 +378,39 @@ class SaveStatement:
         return b"".join(parts)
 
 
-class ReadConnections:
-    """A few autocommit connections kept for point reads, beside the shared pool.
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """psycopg's errors as eventsourcing's, as the datastore's connections raise them."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        for psycopg_error, persistence_error in _TRANSLATED:
+            if isinstance(exc, psycopg_error):
+                raise persistence_error(str(exc)) from exc
+        raise PersistenceError(str(exc)) from exc
 
-    A point read is one round trip; taking a connection from the pool and giving it
-    back cost a third as much again. Idle connections wait on a stack (deque
-    appends and pops are atomic); beyond ``limit`` at once, reads use the pool.
+
+_TRANSLATED: tuple[tuple[type[psycopg.Error], type[PersistenceError]], ...] = (
+    (psycopg.InterfaceError, InterfaceError),
+    (psycopg.OperationalError, OperationalError),
+    (psycopg.DataError, DataError),
+    (psycopg.IntegrityError, IntegrityError),
+    (psycopg.InternalError, InternalError),
+    (psycopg.ProgrammingError, ProgrammingError),
+    (psycopg.NotSupportedError, NotSupportedError),
+    (psycopg.DatabaseError, DatabaseError),
+)
+
+
+class KeptConnections:
+    """A few autocommit connections kept beside the shared pool, with tuple rows.
+
+    A point read or a save is one round trip; taking a connection from the pool and
+    giving it back cost a third as much again. Idle connections wait on a stack
+    (deque appends and pops are atomic); beyond ``limit`` at once, the pool serves.
     """
 
-    def __init__(self, datastore: PostgresDatastore, *, limit: int = 8) -> None:
+    def __init__(self, datastore: PostgresDatastore, *, limit: int) -> None:
         self._datastore = datastore
         self._connect_kwargs = {
             key: val for key, val in datastore.pool.kwargs.items() if key != "row_factory"
@@ -389,17 +423,19 @@ class ReadConnections:
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A connection with tuple rows, for the duration of one read."""
+        """A connection for the duration of one operation; errors as eventsourcing's."""
         try:
             conn = self._idle.pop()
         except IndexError:
-            conn = self._open()
+            with translated_errors():
+                conn = self._open()
         if conn is None:
             with self._datastore.get_connection() as pooled:
                 yield pooled
             return
         try:
-            yield conn
+            with translated_errors():
+                yield conn
         except BaseException:
             # Its state is unknown (a dropped connection, say): don't reuse it.
             with self._opened_lock:
@@ -442,7 +478,9 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
         self, datastore: PostgresDatastore, *, events_table_name: str = EVENTS_TABLE
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
-        self.readers = ReadConnections(datastore)
+        self.readers = KeptConnections(datastore, limit=8)
+        # Saves are led one at a time by the group commit: one kept connection.
+        self._writer = KeptConnections(datastore, limit=1)
         self._group: GroupCommit[
             tuple[Sequence[StoredEvent], Mapping[str, Any]], Sequence[int] | None
         ] = GroupCommit(
@@ -646,7 +684,7 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                 for e in events
             ],
         )
-        with self.datastore.get_connection() as conn, conn.cursor(
+        with self._writer.connection() as conn, conn.cursor(
             row_factory=tuple_row
         ) as curs:
             curs.execute(text, params, prepare=self._save.preparable(params))
@@ -739,20 +777,14 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
     @retry((InterfaceError, OperationalError), max_attempts=3, wait=0.1)
     def select_head(self, aggregate_id: UUID) -> HeadRow | None:
         """An aggregate's head with its data key, in one query; None if it has none."""
-        try:
-            with self.readers.connection() as conn, conn.cursor(
-                row_factory=tuple_row
-            ) as curs:
-                curs.execute(self._select_head, (aggregate_id,), prepare=True)
-                return _head_row(curs.fetchone())
-        except psycopg.OperationalError as exc:
-            raise OperationalError(str(exc)) from exc
-        except psycopg.InterfaceError as exc:
-            raise InterfaceError(str(exc)) from exc
+        with self.readers.connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self._select_head, (aggregate_id,), prepare=True)
+            return _head_row(curs.fetchone())
 
     def close(self) -> None:
-        """Close the read connections."""
+        """Close the kept connections."""
         self.readers.close()
+        self._writer.close()
 
     def select_wrapped_keys(self, key_ids: Sequence[UUID]) -> dict[UUID, KeyRow]:
         """Wrapped keys of the given ids that exist."""
