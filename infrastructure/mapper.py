@@ -7,6 +7,9 @@ Stored state layouts (the first byte says which):
   ``AUDIT_FIELDS`` (when, who) under the store key, so the log can still say who
   did what, and when, after the data key is destroyed.
 - ``K`` kept: ``K || state`` under the store key (tombstones, reservations).
+- ``H`` head: ``H || state`` under the aggregate's data key: a secret's current
+  state as plain JSON (no audit part: heads are deleted with the key, never read
+  shredded). Reads of the current value decode this, so it skips the transcoder.
 
 Both bind originator id, originator version and topic as associated data. Once a
 data key is gone, reading a shreddable event yields a ``Shredded`` placeholder
@@ -15,6 +18,8 @@ instead of raising, so repositories and projections keep running.
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 from uuid import UUID
 
@@ -22,7 +27,7 @@ from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import register_topic
 
 from strongroom.domain.errors import DecryptionError, SecretDeletedError
-from strongroom.domain.secret import Head, Shredded
+from strongroom.domain.secret import Head, Secret, Shredded
 
 if TYPE_CHECKING:
     from eventsourcing.domain import DomainEventProtocol
@@ -35,6 +40,9 @@ register_topic(Head.TOPIC, Head)
 
 SHREDDABLE = b"S"
 KEPT = b"K"
+HEAD = b"H"
+# The head's datetime fields, stored as ISO 8601 strings.
+_HEAD_MOMENTS = ("created_on", "expires_at")
 _LEN = 4
 
 
@@ -147,4 +155,41 @@ class ShreddingMapper(Mapper[UUID]):
                 topic=stored_event.topic,
                 state=plain,
             )
+        )
+
+    def seal_head(self, head: Head) -> bytes:
+        """A head's stored state: its JSON sealed under the aggregate's data key."""
+        doc = dict(head.state)
+        for name in _HEAD_MOMENTS:
+            moment = doc[name]
+            doc[name] = None if moment is None else moment.isoformat()
+        doc["modified_on"] = head.timestamp.isoformat()
+        data_key = self.keys.data_key(head.originator_id)
+        if data_key is None:
+            msg = "the aggregate was shredded: its data key no longer exists"
+            raise SecretDeletedError(msg)
+        plain = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+        aad = _aad(head.originator_id, head.originator_version, Head.TOPIC)
+        return HEAD + data_key.seal(plain, aad)
+
+    def open_head(self, aggregate_id: UUID, version: int, state: bytes) -> Head | None:
+        """A stored head, or None if its data key is gone; DecryptionError if altered."""
+        if state[:1] != HEAD:
+            # A head stored before the plain-JSON layout.
+            stored = StoredEvent(aggregate_id, version, Head.TOPIC, state)
+            head = self.to_domain_event(stored)
+            return head if isinstance(head, Head) else None
+        data_key = self.keys.data_key(aggregate_id)
+        if data_key is None:
+            return None
+        doc = json.loads(data_key.open(state[1:], _aad(aggregate_id, version, Head.TOPIC)))
+        for name in _HEAD_MOMENTS:
+            moment = doc[name]
+            doc[name] = None if moment is None else datetime.fromisoformat(moment)
+        return Head(
+            originator_id=aggregate_id,
+            originator_version=version,
+            timestamp=datetime.fromisoformat(doc.pop("modified_on")),
+            topic=Secret.TOPIC,
+            state=doc,
         )

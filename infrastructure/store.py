@@ -225,8 +225,9 @@ class StrongroomApplication(Application[UUID]):
         if secret.status is Status.DELETED:
             return HeadChange(secret.id)
         # Sealed by the mapper under the secret's data key, like its events.
-        stored = self.mapper.to_stored_event(Head.of(secret))
-        return HeadChange(secret.id, stored.originator_version, stored.state)
+        return HeadChange(
+            secret.id, secret.version, self.shredding_mapper.seal_head(Head.of(secret))
+        )
 
     def close(self) -> None:
         """Close the recorder's own connections, then the datastore's."""

@@ -13,7 +13,7 @@ from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID, uuid4
 
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError
 
 from strongroom.domain import validation as check
 from strongroom.domain.errors import (
@@ -44,7 +44,6 @@ from strongroom.domain.results import (
 from strongroom.domain.results import Secret as SecretInfo
 from strongroom.domain.secret import (
     TOPIC_CLASSES,
-    Head,
     IncompleteStreamError,
     Secret,
     Shredded,
@@ -963,10 +962,10 @@ class SecretsManager:
             # No head, a stale one or a shredded one: the stream says what happened.
             if row is not None and row.key is not None and row.version == row.last_version:
                 self._keys.preload(secret_id, row.key)
-                head = self._app.mapper.to_domain_event(
-                    StoredEvent(secret_id, row.version, Head.TOPIC, row.state)
+                head = self._app.shredding_mapper.open_head(
+                    secret_id, row.version, row.state
                 )
-                if isinstance(head, Head):
+                if head is not None:
                     return head.mutate(None)
         for _ in range(2):
             events = list(self._app.events.get(secret_id))
