@@ -113,10 +113,11 @@ class _Transaction:
             self._curs.executemany(self._view.insert_expiry, entries)
 
     def add_audits(self, rows: Sequence[AuditRow]) -> None:
-        self._curs.executemany(
-            self._view.insert_audit,
-            [(r.position, r.secret_id, r.action, r.actor, r.at, r.version) for r in rows],
-        )
+        # The audit index only grows: COPY streams a batch at a fraction of the
+        # cost of one INSERT per row.
+        with self._curs.copy(self._view.copy_audit) as copy:
+            for r in rows:
+                copy.write_row((r.position, r.secret_id, r.action, r.actor, r.at, r.version))
 
     def add_names(self, names: Sequence[tuple[UUID, str, str | None]]) -> None:
         self._curs.executemany(self._view.insert_name, names)
@@ -194,9 +195,8 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
             "INSERT INTO {0}.{1} (ns_key, status, n) VALUES (%s, %s, %s)"
             " ON CONFLICT (ns_key, status) DO UPDATE SET n = {0}.{1}.n + EXCLUDED.n"
         ).format(schema, counts)
-        self.insert_audit = SQL(
-            "INSERT INTO {}.{} (position, secret_id, action, actor, at, version)"
-            " VALUES (%s, %s, %s, %s, %s, %s)"
+        self.copy_audit = SQL(
+            "COPY {}.{} (position, secret_id, action, actor, at, version) FROM STDIN"
         ).format(schema, audit)
         self.insert_name = SQL(
             "INSERT INTO {}.{} (secret_id, name, namespace) VALUES (%s, %s, %s)"
@@ -228,9 +228,14 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
             " n.name, n.namespace FROM {0}.{1} AS a LEFT JOIN {0}.{2} AS n"
             " ON n.secret_id = a.secret_id WHERE a.position > %s"
         ).format(schema, audit, names)
+        # TRUNCATE, not DELETE: a rebuild then writes into empty tables and indexes
+        # instead of ones bloated with a million dead rows (a third of the speed).
         self.reset_statements = [
-            SQL("DELETE FROM {}.{}").format(schema, Identifier(table))
-            for table in (LISTING, COUNTS, AUDIT, NAMES, EXPIRY)
+            SQL("TRUNCATE ")
+            + SQL(", ").join(
+                SQL("{}.{}").format(schema, Identifier(table))
+                for table in (LISTING, COUNTS, AUDIT, NAMES, EXPIRY)
+            )
         ]
         self.delete_tracking = SQL("DELETE FROM {}.{} WHERE application_name = %s").format(
             schema, tracking
@@ -240,7 +245,6 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
             "select_row",
             "upsert_row",
             "bump_count",
-            "insert_audit",
             "insert_name",
             "claim",
             "delete_expiry",
