@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import hmac
 import os
+import threading
 import uuid
 
 from cryptography.exceptions import InvalidTag
@@ -26,9 +27,52 @@ NONCE_BYTES = 12
 FORMAT_V1 = b"\x01"
 
 
+_RANDOM_CHUNK = 4096
+
+
+class _RandomPool(threading.local):
+    """Per-thread operating-system randomness, fetched a page at a time.
+
+    os.urandom releases the GIL for its system call; with many threads, each
+    release hands the GIL away and waiting to get it back cost more than the call
+    (a create drew randomness seven times). Bytes are handed out once, in order.
+    """
+
+    buffer = b""
+    offset = 0
+
+
+_pool = _RandomPool()
+
+
+def _forget_after_fork() -> None:
+    # A forked child must never hand out the bytes its parent will also use.
+    global _pool  # noqa: PLW0603
+    _pool = _RandomPool()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def random_bytes(count: int) -> bytes:
+    """``count`` bytes from the operating system's CSPRNG, each used only once."""
+    pool = _pool
+    buffer, offset = pool.buffer, pool.offset
+    if offset + count > len(buffer):
+        buffer, offset = os.urandom(max(_RANDOM_CHUNK, count)), 0
+        pool.buffer = buffer
+    pool.offset = offset + count
+    return buffer[offset : offset + count]
+
+
 def new_key() -> bytes:
     """A fresh random 256-bit key."""
-    return os.urandom(KEY_BYTES)
+    return random_bytes(KEY_BYTES)
+
+
+def new_id() -> uuid.UUID:
+    """A fresh random (version 4) UUID."""
+    return uuid.UUID(bytes=random_bytes(16), version=4)
 
 
 def decode_key(value: object) -> bytes | None:
@@ -58,7 +102,7 @@ class Sealer:
 
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
         """Encrypt and authenticate ``plaintext`` bound to ``aad``."""
-        nonce = os.urandom(NONCE_BYTES)
+        nonce = random_bytes(NONCE_BYTES)
         return FORMAT_V1 + nonce + self._aead.encrypt(nonce, plaintext, aad)
 
     def open(self, sealed: bytes, aad: bytes) -> bytes:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit, urlunsplit
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
@@ -53,7 +53,7 @@ from strongroom.domain.secret import (
     value_version_of,
 )
 from strongroom.domain.validation import Value
-from strongroom.infrastructure.crypto import new_key
+from strongroom.infrastructure.crypto import new_id, new_key
 from strongroom.infrastructure.master_key import MasterKeyProvider, as_provider
 from strongroom.infrastructure.recorders import KeyChange
 from strongroom.infrastructure.store import StrongroomApplication, parse_url
@@ -336,7 +336,7 @@ class SecretsManager:
     ) -> tuple[Secret, NameReservation]:
         """A new secret and the first event of its name's reservation stream."""
         secret = Secret.create(
-            secret_id=uuid4(), at=at, name=name, namespace=namespace, actor=actor, **fields
+            secret_id=new_id(), at=at, name=name, namespace=namespace, actor=actor, **fields
         )
         reservation = NameReservation.reserve(
             reservation_id=self._keys.name_reservation_id(namespace, name),
@@ -716,7 +716,7 @@ class SecretsManager:
                 value = self._value_at(history, version)
         if self._audit_reads if audit is None else audit:
             record = Reveal.record(
-                record_id=uuid4(),
+                record_id=new_id(),
                 secret_id=found.id,
                 version=version,
                 actor=self._who(actor),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -12,8 +14,14 @@ from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, UUIDAsHex
 
 from strongroom.domain.errors import DecryptionError, MasterKeyError
 from strongroom.domain.reservations import KeyReservation
-from strongroom.domain.secret import Secret, Shredded
-from strongroom.infrastructure.crypto import Sealer, derived_uuid, new_key
+from strongroom.domain.secret import Head, Secret, Shredded
+from strongroom.infrastructure.crypto import (
+    Sealer,
+    derived_uuid,
+    new_id,
+    new_key,
+    random_bytes,
+)
 from strongroom.infrastructure.keys import KeyRing
 from strongroom.infrastructure.mapper import ShreddingMapper
 from strongroom.infrastructure.master_key import RawKeyProvider, parse_master_key
@@ -154,3 +162,67 @@ def test_kept_events_stay_readable_when_no_data_key_exists() -> None:
 
     assert b"user-42" not in stored.state
     assert mapper.to_domain_event(stored).key_id == "user-42"
+
+
+def test_random_bytes_never_repeat_when_drawn_from_many_threads() -> None:
+    drawn: list[bytes] = []
+    lock = threading.Lock()
+
+    def draw() -> None:
+        mine = [random_bytes(12) for _ in range(2_000)]
+        with lock:
+            drawn.extend(mine)
+
+    threads = [threading.Thread(target=draw) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(set(drawn)) == len(drawn) == 8_000
+    assert len({new_id() for _ in range(1_000)}) == 1_000
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_draws_other_bytes_when_the_parent_has_bytes_buffered() -> None:
+    random_bytes(1)  # the parent now holds a buffer the child inherits
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, random_bytes(32))
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 32)
+    os.close(read)
+    os.waitpid(pid, 0)
+
+    assert len(child) == 32
+    assert child != random_bytes(32)
+
+
+def test_heads_round_trip_as_json_under_the_data_key_when_sealed() -> None:
+    store = MemoryKeyStore()
+    mapper, keys = _mapper(store, new_key())
+    expiry = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    secret = Secret.create(
+        secret_id=uuid4(), at=datetime.now(UTC), name="svc", namespace="team",
+        value={"password": "canary-value"}, actor="alice", expires_at=expiry,
+        tags={"tier": "gold"},
+    )
+    store.insert(keys.wrap(secret.id, new_key()))
+    head = Head.of(secret)
+
+    sealed = mapper.seal_head(head)
+    assert b"canary-value" not in sealed and b"svc" not in sealed
+    back = mapper.open_head(secret.id, secret.version, sealed)
+    assert back is not None
+    loaded = back.mutate(None)
+    assert (loaded.value, loaded.expires_at, loaded.tags) == (
+        {"password": "canary-value"}, expiry, {"tier": "gold"},
+    )
+    assert loaded.modified_on == secret.modified_on
+    # Bound to its position: the same bytes at another version fail to open.
+    with pytest.raises(DecryptionError):
+        mapper.open_head(secret.id, secret.version + 1, sealed)
+    del store.rows[secret.id]
+    assert mapper.open_head(secret.id, secret.version, sealed) is None
