@@ -196,7 +196,8 @@ class KeyRing:
         return sealer
 
     def forget(self, key_id: UUID) -> None:
-        """Drop a key from this thread's cache (after shredding it)."""
+        """Drop a key from this process's caches (after shredding it)."""
+        self._unwrapped_keys.pop(key_id, None)
         cache = getattr(self._local, "cache", None)
         if cache is not None:
             cache.pop(key_id, None)

@@ -280,11 +280,12 @@ class SaveStatement:
 
     Every part selects from the lock's CTE, so no row is written, and no row lock
     taken, before the writer holds the EXCLUSIVE lock on the events table (which
-    makes notification id order commit order, as in the base class). Scalar
-    parameters in VALUES rows; the text for each shape of save is composed once.
+    makes notification id order commit order, as in the base class). A small save
+    binds scalars in VALUES rows (binding a list costs more than the rows it holds)
+    under a text composed once per shape; a large one binds a column array each.
     """
 
-    _PREPARED_UP_TO = 16
+    _SCALARS_UP_TO = 16
 
     def __init__(
         self,
@@ -299,26 +300,27 @@ class SaveStatement:
             return SQL(template).format(*parts).as_bytes(None)
 
         self._lock = text("WITH l AS MATERIALIZED (SELECT {}(%b))", lock)
-        self._gone_keys = text(", gk AS (DELETE FROM {} USING l WHERE id IN ", keys)
-        self._keys = text(
-            ", k AS (INSERT INTO {} (id, wrapped, kek) SELECT v.* FROM l, (VALUES ", keys
-        )
-        self._gone_heads = text(", gh AS (DELETE FROM {} USING l WHERE id IN ", heads)
-        self._heads = text(
-            ", h AS (INSERT INTO {} AS h (id, version, state) SELECT v.* FROM l, "
-            "(VALUES ",
-            heads,
-        )
-        self._heads_end = (
-            b") AS v ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, "
-            b"state = EXCLUDED.state WHERE h.version < EXCLUDED.version)"
-        )
-        self._events = text(
-            ", n AS (SELECT pg_notify({}, '') FROM l) "
-            "INSERT INTO {} (originator_id, originator_version, topic, state) "
-            "SELECT v.* FROM n, (VALUES ",
-            Literal(channel),
-            events,
+        self._parts = (
+            (text(", gk AS (DELETE FROM {} USING l WHERE id IN (SELECT * FROM ", keys),
+             ("uuid",), b"))"),
+            (text(", k AS (INSERT INTO {} (id, wrapped, kek) SELECT v.* FROM l, ", keys),
+             ("uuid", "bytea", "text"), b")"),
+            (text(", gh AS (DELETE FROM {} USING l WHERE id IN (SELECT * FROM ", heads),
+             ("uuid",), b"))"),
+            (
+                text(", h AS (INSERT INTO {} AS h (id, version, state) SELECT v.* "
+                     "FROM l, ", heads),
+                ("uuid", "bigint", "bytea"),
+                b" ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, "
+                b"state = EXCLUDED.state WHERE h.version < EXCLUDED.version)",
+            ),
+            (
+                text(", n AS (SELECT pg_notify({}, '') FROM l) INSERT INTO {} "
+                     "(originator_id, originator_version, topic, state) SELECT v.* "
+                     "FROM n, ", Literal(channel), events),
+                ("uuid", "bigint", "text", "bytea"),
+                b" RETURNING notification_id",
+            ),
         )
         self._texts: dict[tuple[int, ...], bytes] = {}
 
@@ -331,51 +333,41 @@ class SaveStatement:
         gone_heads: Sequence[UUID],
         heads: Sequence[tuple[UUID, int, bytes]],
         events: Sequence[tuple[Any, int, str, bytes]],
-    ) -> tuple[bytes, list[Any]]:
-        """The statement's text and its parameters for one save."""
-        shape = (len(gone_keys), len(keys), len(gone_heads), len(heads), len(events))
+    ) -> tuple[bytes, list[Any], bool]:
+        """The statement's text, its parameters, and whether to prepare it."""
+        parts: tuple[Sequence[Sequence[Any]], ...] = (
+            [(i,) for i in gone_keys], keys, [(i,) for i in gone_heads], heads, events,
+        )
+        params: list[Any] = [lock_timeout]
+        small = max(len(rows) for rows in parts) <= self._SCALARS_UP_TO
+        if small:
+            shape = tuple(len(rows) for rows in parts)
+            for rows in parts:
+                params.extend(value for row in rows for value in row)
+        else:
+            # -1: present, bound as arrays (one text per set of parts present).
+            shape = tuple(-1 if rows else 0 for rows in parts)
+            for rows in parts:
+                if rows:
+                    params.extend(list(column) for column in zip(*rows, strict=True))
         text = self._texts.get(shape)
         if text is None:
-            text = self._compose(*shape)
-            if max(shape) <= self._PREPARED_UP_TO:
-                self._texts[shape] = text
-        params: list[Any] = [lock_timeout, *gone_keys]
-        for rows in (keys,):
-            params.extend(value for row in rows for value in row)
-        params.extend(gone_heads)
-        for rows in (heads, events):
-            params.extend(value for row in rows for value in row)
-        return text, params
+            text = self._texts[shape] = self._compose(shape)
+        return text, params, small
 
-    def preparable(self, params: Sequence[Any]) -> bool:
-        """Whether a statement with these parameters is worth preparing."""
-        return len(params) <= 4 * self._PREPARED_UP_TO
-
-    def _compose(
-        self, gone_keys: int, keys: int, gone_heads: int, heads: int, events: int
-    ) -> bytes:
-        def rows(row: bytes, count: int) -> bytes:
-            return b", ".join([row] * count)
-
-        parts = [self._lock]
-        if gone_keys:
-            parts += [self._gone_keys, b"(", rows(b"%b::uuid", gone_keys), b"))"]
-        if keys:
-            parts += [self._keys, rows(b"(%b::uuid, %b::bytea, %b::text)", keys), b") AS v)"]
-        if gone_heads:
-            parts += [self._gone_heads, b"(", rows(b"%b::uuid", gone_heads), b"))"]
-        if heads:
-            parts += [
-                self._heads,
-                rows(b"(%b::uuid, %b::bigint, %b::bytea)", heads),
-                self._heads_end,
-            ]
-        parts += [
-            self._events,
-            rows(b"(%b::uuid, %b::bigint, %b::text, %b::bytea)", events),
-            b") AS v RETURNING notification_id",
-        ]
-        return b"".join(parts)
+    def _compose(self, shape: tuple[int, ...]) -> bytes:
+        out = [self._lock]
+        for count, (prefix, types, suffix) in zip(shape, self._parts, strict=True):
+            if count == 0:
+                continue
+            if count < 0:
+                arrays = ", ".join(f"%b::{t}[]" for t in types).encode()
+                source = b"unnest(" + arrays + b") AS v"
+            else:
+                row = ("(" + ", ".join(f"%b::{t}" for t in types) + ")").encode()
+                source = b"(VALUES " + b", ".join([row] * count) + b") AS v"
+            out += [prefix, source, suffix]
+        return b"".join(out)
 
 
 @contextmanager
@@ -673,7 +665,7 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
     ) -> list[int]:
         keys = list(_key_changes(merged))
         heads = list(_head_changes(merged))
-        text, params = self._save.compose(
+        text, params, prepare = self._save.compose(
             self._lock_timeout,
             gone_keys=[c.key_id for c in keys if c.wrapped is None],
             keys=[(c.key_id, c.wrapped, c.kek) for c in keys if c.wrapped is not None],
@@ -687,7 +679,7 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
         with self._writer.connection() as conn, conn.cursor(
             row_factory=tuple_row
         ) as curs:
-            curs.execute(text, params, prepare=self._save.preparable(params))
+            curs.execute(text, params, prepare=prepare)
             return [row[0] for row in curs.fetchall()]
 
     def _pipelined_batch(

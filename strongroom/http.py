@@ -778,7 +778,11 @@ def create_app(sm: SecretsManager) -> FastAPI:
 
     KeysRead = Annotated[ApiToken, Depends(bearer("keys:read"))]
     KeysWrite = Annotated[ApiToken, Depends(bearer("keys:write"))]
-    KeyIdParam = Annotated[str, Path(min_length=1, max_length=255)]
+    # Any id but one holding a line break: the route's path pattern stops there
+    # (an id of a lone "\n" would reach the handler as ""). The library takes all.
+    KeyIdParam = Annotated[
+        str, Path(min_length=1, max_length=255, pattern=r"^[^\n]+$")
+    ]
 
     @app.get("/api/v1/keys/{key_id:path}", response_model=KeyOut, responses=errors)
     async def get_key(token: KeysRead, key_id: KeyIdParam) -> KeyOut:

@@ -434,6 +434,19 @@ def test_batch_values_answer_per_item_when_some_fail(
     ]
 
 
+def test_key_ids_with_a_line_break_are_outside_the_schema_when_documented(
+    client: TestClient, sm: SecretsManager
+) -> None:
+    # The route's pattern stops at a line break, so the schema must not promise them
+    # (schemathesis found "/keys/%0A" answered 400 while the schema allowed it).
+    keys = _auth(sm, "keys:read")
+    spec = client.get("/openapi.json").json()
+    (param,) = spec["paths"]["/api/v1/keys/{key_id}"]["get"]["parameters"]
+    assert param["schema"]["pattern"] == "^[^\\n]+$"
+    assert client.get("/api/v1/keys/%0A", headers=keys).status_code == 400
+    assert client.get("/api/v1/keys/a%09b", headers=keys).status_code == 404
+
+
 def test_key_routes_follow_resolve_semantics_when_used_over_http(
     client: TestClient, sm: SecretsManager
 ) -> None:

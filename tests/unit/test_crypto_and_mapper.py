@@ -101,6 +101,7 @@ def test_sealed_bytes_open_only_with_the_same_associated_data() -> None:
         sealer.open(sealed, b"aad-2")
     assert "key" in repr(sealer)
     assert b"plain" not in sealed
+    assert sealer.seal(b"plain", b"aad-1") != sealed
 
 
 def test_derived_ids_depend_on_the_key_when_derived() -> None:
