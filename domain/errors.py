@@ -74,6 +74,17 @@ class DecryptionError(StrongroomError):
     """Stored data failed authentication (tampered, moved or corrupted)."""
 
 
+class StoreUnavailableError(StrongroomError):
+    """The database could not be reached, or dropped the connection: nothing changed."""
+
+
+class CommitUnknownError(StoreUnavailableError):
+    """The connection was lost while a write was committing: it may or may not have.
+
+    Retry with the same ``request_id`` to find out without writing twice.
+    """
+
+
 def describe(name: str, namespace: str | None) -> str:
     """Human-readable address of a secret, for error messages."""
     return repr(name) if namespace is None else f"{name!r} in namespace {namespace!r}"

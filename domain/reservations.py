@@ -123,3 +123,54 @@ class KeyReservation(Aggregate):
     @event(KeyShredded)
     def _key_shredded(self, actor: str | None, timestamp: datetime) -> None:
         self.shredded = True
+
+
+class RequestReceipt(Aggregate):
+    """A write made under a client's request id: retried, it is answered, not redone.
+
+    Its stream id is derived from the request id, so saving the receipt with the
+    write it records makes the event store settle a race between two retries. It
+    holds a keyed fingerprint of the arguments, never the arguments themselves.
+    """
+
+    TOPIC = "strongroom:RequestReceipt"
+
+    class Created(Aggregate.Created):
+        """The request was carried out."""
+
+        TOPIC = "strongroom:RequestReceipt.Recorded.v1"
+        SHREDDABLE: ClassVar[bool] = False
+        operation: str
+        fingerprint: str
+        secret_id: UUID
+        value_version: int
+
+    def __init__(
+        self, operation: str, fingerprint: str, secret_id: UUID, value_version: int
+    ) -> None:
+        self.operation = operation
+        self.fingerprint = fingerprint
+        self.secret_id = secret_id
+        self.value_version = value_version
+
+    @classmethod
+    def record(
+        cls,
+        *,
+        receipt_id: UUID,
+        operation: str,
+        fingerprint: str,
+        secret_id: UUID,
+        value_version: int,
+        at: datetime,
+    ) -> RequestReceipt:
+        """Record that a request left ``secret_id`` at ``value_version``."""
+        return cls._create(
+            cls.Created,
+            id=receipt_id,
+            timestamp=at,
+            operation=operation,
+            fingerprint=fingerprint,
+            secret_id=secret_id,
+            value_version=value_version,
+        )

@@ -172,6 +172,14 @@ def check_key_id(key_id: object) -> str:
     return key_id
 
 
+def check_request_id(request_id: object) -> str:
+    """Return a client's idempotency key: a non-empty str of at most 255 characters."""
+    if not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_KEY_ID:
+        msg = f"invalid request id: expected a non-empty str of at most {MAX_KEY_ID}"
+        raise ValidationError(msg)
+    return request_id
+
+
 def check_actor(actor: object) -> str | None:
     """Return an optional actor name."""
     return check_text(actor, "actor", MAX_LABEL)

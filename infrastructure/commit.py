@@ -13,6 +13,7 @@ own result or its own error (a lost race on one name never fails another's write
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
@@ -41,7 +42,9 @@ class GroupCommit(Generic[W, R]):
     """Commits submitted writes in batches; see the module docstring.
 
     ``commit(items)`` writes a batch in one transaction and returns one result per
-    item, or raises. ``batchable(item)`` says whether an item may share a batch.
+    item, or raises. ``batchable(item)`` says whether an item may share a batch;
+    ``retry_alone(error)`` whether a failed batch's items may be written again one
+    at a time (not when the batch may have committed).
     """
 
     def __init__(
@@ -49,10 +52,12 @@ class GroupCommit(Generic[W, R]):
         commit: Callable[[Sequence[W]], Sequence[R]],
         *,
         batchable: Callable[[W], bool] = lambda _: True,
+        retry_alone: Callable[[BaseException], bool] = lambda _: True,
         max_batch: int = 256,
     ) -> None:
         self._commit = commit
         self._batchable = batchable
+        self._retry_alone = retry_alone
         self._max_batch = max_batch
         self._lock = threading.Lock()
         self._queue: list[_Entry[W, R]] = []
@@ -100,8 +105,10 @@ class GroupCommit(Generic[W, R]):
         try:
             results = self._commit([entry.item for entry in batch])
         except BaseException as exc:
-            if len(batch) == 1:
-                self._finish(batch[0], None, exc)
+            if len(batch) == 1 or not self._retry_alone(exc):
+                for entry in batch:
+                    # Each caller raises its own copy (tracebacks grow on raise).
+                    self._finish(entry, None, exc if entry is batch[0] else copy.copy(exc))
                 return
             # One write spoilt the batch: each write on its own tells whose it was.
             for entry in batch:

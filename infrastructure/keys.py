@@ -11,6 +11,8 @@ the old one previous). ``rotate()`` re-wraps key rows without touching an event.
 
 from __future__ import annotations
 
+import hmac
+import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -94,6 +96,15 @@ class KeyRing:
     def name_reservation_id(self, namespace: str | None, name: str) -> UUID:
         """The reservation stream id of a secret's address."""
         return derived_uuid(self._ids_key, "name", namespace or "", name)
+
+    def request_receipt_id(self, request_id: str) -> UUID:
+        """The receipt stream id of a client's request id."""
+        return derived_uuid(self._ids_key, "request", request_id)
+
+    def fingerprint(self, *parts: object) -> str:
+        """A keyed digest of a request's arguments (reveals nothing without the key)."""
+        text = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False)
+        return hmac.digest(self._ids_key, text.encode(), "sha256").hex()
 
     def key_reservation_id(self, key_id: str) -> UUID:
         """The reservation stream id of an aggregate key id."""

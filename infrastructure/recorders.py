@@ -370,6 +370,13 @@ class SaveStatement:
         return b"".join(out)
 
 
+class CommitOutcomeUnknown(PersistenceError):  # noqa: N818 - eventsourcing's naming
+    """The connection broke after a save was sent: it may have committed or not.
+
+    Not an OperationalError, so nothing retries it (a retry could write twice).
+    """
+
+
 @contextmanager
 def translated_errors() -> Iterator[None]:
     """psycopg's errors as eventsourcing's, as the datastore's connections raise them."""
@@ -478,6 +485,8 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
         ] = GroupCommit(
             self._commit_batch,
             batchable=_batchable,
+            # A batch whose commit outcome is unknown is never written again.
+            retry_alone=lambda exc: not isinstance(exc, CommitOutcomeUnknown),
         )
         # The base class's SET LOCAL lock_timeout and LOCK TABLE, composed once.
         self._lock_statements = [s.as_bytes(None) for s in self.lock_table_statements]
@@ -679,8 +688,14 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
         with self._writer.connection() as conn, conn.cursor(
             row_factory=tuple_row
         ) as curs:
-            curs.execute(text, params, prepare=prepare)
-            return [row[0] for row in curs.fetchall()]
+            try:
+                curs.execute(text, params, prepare=prepare)
+                return [row[0] for row in curs.fetchall()]
+            except psycopg.Error as exc:
+                if conn.broken:
+                    msg = "the connection broke while a save was committing"
+                    raise CommitOutcomeUnknown(msg) from exc
+                raise
 
     def _pipelined_batch(
         self, events: Sequence[StoredEvent], merged: Mapping[str, list[Any]]
@@ -704,7 +719,10 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                         conn.execute(b"COMMIT")
                         pipeline.sync()
                         ids = [row[0] for row in curs.fetchall()] if events else []
-            except BaseException:
+            except BaseException as exc:
+                if getattr(conn, "broken", False):
+                    msg = "the connection broke while a save was committing"
+                    raise CommitOutcomeUnknown(msg) from exc
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     conn.execute(b"ROLLBACK")
                 # Statements being prepared in an aborted pipeline were skipped by the

@@ -78,7 +78,8 @@ def parse_url(url: str) -> tuple[Backend, dict[str, str]]:
             "POSTGRES_USER": str(params.get("user") or "postgres"),
             "POSTGRES_PASSWORD": str(params.get("password") or ""),
             "POSTGRES_SCHEMA": "public",
-            "POSTGRES_CONNECT_TIMEOUT": "10",
+            # Also how long an operation waits for a pooled connection.
+            "POSTGRES_CONNECT_TIMEOUT": str(params.get("connect_timeout") or "10"),
             "POSTGRES_LOCK_TIMEOUT": "30",
             "POSTGRES_POOL_SIZE": "2",
             "POSTGRES_MAX_OVERFLOW": "14",

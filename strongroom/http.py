@@ -25,6 +25,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from strongroom.domain.errors import (
     AccessDeniedError,
+    CommitUnknownError,
+    ConflictError,
     KeyReusedError,
     NameReservedError,
     SecretDeletedError,
@@ -32,6 +34,7 @@ from strongroom.domain.errors import (
     SecretExpiredError,
     SecretNotFoundError,
     SecretRevokedError,
+    StoreUnavailableError,
     StrongroomError,
     ValidationError,
     VersionConflictError,
@@ -259,6 +262,9 @@ _STATUS: list[tuple[type[StrongroomError], int, str]] = [
     (SecretExpiredError, 410, "expired"),
     (SecretRevokedError, 409, "revoked"),
     (AccessDeniedError, 403, "access_denied"),
+    (CommitUnknownError, 503, "commit_unknown"),
+    (StoreUnavailableError, 503, "store_unavailable"),
+    (ConflictError, 409, "conflict"),
 ]
 
 

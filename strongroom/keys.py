@@ -34,6 +34,7 @@ from strongroom.infrastructure.recorders import (
     KeyIndexChange,
     KeyStoreRecorder,
 )
+from strongroom._store_errors import translate_store_errors
 
 if TYPE_CHECKING:
     from strongroom.infrastructure.keys import KeyRing
@@ -64,6 +65,7 @@ def _transport_sealer(transport_key: bytes | str) -> Sealer:
     return Sealer(material)
 
 
+@translate_store_errors
 class KeyAPI:
     """reSolve-style aggregate keys: one secret per id, ids never reused."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 from contextlib import ExitStack
+from dataclasses import dataclass
 from itertools import islice
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -27,10 +28,11 @@ from strongroom.domain.errors import (
     StrongroomError,
     ValidationError,
     VersionConflictError,
+    ConflictError,
     describe,
 )
 from strongroom.domain.reads import Reveal
-from strongroom.domain.reservations import NameReservation
+from strongroom.domain.reservations import NameReservation, RequestReceipt
 from strongroom.domain.results import (
     Action,
     AuditEntry,
@@ -73,6 +75,7 @@ from strongroom.projections.secrets import (
     iter_audit,
 )
 from strongroom.settings import Settings
+from strongroom._store_errors import translate_store_errors
 
 T = TypeVar("T")
 
@@ -102,6 +105,7 @@ def _redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+@translate_store_errors
 class SecretsManager:
     """Event-sourced secrets with per-secret crypto-shredding.
 
@@ -220,20 +224,46 @@ class SecretsManager:
         expires_at: datetime | None = None,
         tags: Mapping[str, str] | None = None,
         actor: str | None = None,
+        request_id: str | None = None,
     ) -> SecretInfo:
-        """Create a secret; SecretExistsError if live, NameReservedError if deleted."""
+        """Create a secret; SecretExistsError if live, NameReservedError if deleted.
+
+        With ``request_id``, a retry with the same arguments answers the first
+        call's secret instead of failing; other arguments raise ConflictError.
+        """
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
-        fields = {
-            "value": check.check_value(value),
-            "description": check.check_text(description, "description"),
-            "token_type": check.check_text(token_type, "token type", check.MAX_LABEL),
-            "allowed_apps": check.check_labels(allowed_apps, "allowed apps"),
-            "envs": check.check_labels(envs, "envs"),
-            "expires_at": check.check_moment(expires_at, "expiry"),
-            "tags": check.check_tags(tags),
-        }
-        return self._create(name, namespace, fields, self._who(actor)).info(_now())
+        fields = _create_fields(
+            value,
+            description=description,
+            token_type=token_type,
+            allowed_apps=allowed_apps,
+            envs=envs,
+            expires_at=expires_at,
+            tags=tags,
+        )
+        request = self._request(request_id, "create", namespace, name, fields)
+        return self._create_answering(name, namespace, fields, self._who(actor), request)
+
+    def _create_answering(
+        self,
+        name: str,
+        namespace: str | None,
+        fields: dict[str, Any],
+        actor: str | None,
+        request: _Request | None,
+    ) -> SecretInfo:
+        answered = self._answered(request)
+        if answered is not None:
+            return self._answer_info(answered)
+        try:
+            return self._create(name, namespace, fields, actor, request).info(_now())
+        except ConflictError:
+            # A concurrent retry of the same request may have won.
+            answered = self._answered(request)
+            if answered is None:
+                raise
+            return self._answer_info(answered)
 
     def _create(
         self,
@@ -241,15 +271,19 @@ class SecretsManager:
         namespace: str | None,
         fields: dict[str, Any],
         actor: str | None,
+        request: _Request | None = None,
     ) -> Secret:
-        secret, reservation = self._new_secret(name, namespace, fields, actor, _now())
+        at = _now()
+        secret, reservation = self._new_secret(name, namespace, fields, actor, at)
         data_key = new_key()
+        receipts = self._receipts(request, secret, at)
         with self._keys.operation(), self._keys.staged(secret.id, data_key):
             try:
                 # The reservation's first event is what makes the name unique.
                 self._app.save(
                     reservation,
                     secret,
+                    *receipts,
                     key_changes=[self._keys.wrap(secret.id, data_key)],
                 )
             except IntegrityError:
@@ -360,8 +394,12 @@ class SecretsManager:
         expires_at: datetime | None = UNSET,
         tags: Mapping[str, str] | None = UNSET,
         actor: str | None = None,
+        request_id: str | None = None,
     ) -> SecretInfo:
-        """Create the secret, or add a new value version (and given metadata) to it."""
+        """Create the secret, or add a new value version (and given metadata) to it.
+
+        With ``request_id``, a retry with the same arguments adds no version.
+        """
         given = {
             key: val
             for key, val in {
@@ -374,16 +412,20 @@ class SecretsManager:
             }.items()
             if val is not UNSET
         }
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        fields = _create_fields(value, **given)
+        changes = _metadata_changes(given)
+        who = self._who(actor)
+        request = self._request(request_id, "put", namespace, name, fields, changes)
         for _ in range(MAX_WRITE_RETRIES):
             try:
-                return self.create(
-                    name, value, namespace=namespace, actor=actor, **given
-                )
+                return self._create_answering(name, namespace, fields, who, request)
             except SecretExistsError:
                 pass
             try:
-                return self.update(
-                    name, namespace=namespace, value=value, actor=actor, **given
+                return self._update(
+                    name, namespace, fields["value"], changes, None, who, request
                 )
             except SecretNotFoundError:
                 continue
@@ -404,34 +446,49 @@ class SecretsManager:
         tags: Mapping[str, str] | None = UNSET,
         expected_version: int | None = None,
         actor: str | None = None,
+        request_id: str | None = None,
     ) -> SecretInfo:
-        """Change only the given fields; None clears an optional field."""
+        """Change only the given fields; None clears an optional field.
+
+        With ``request_id``, a retry with the same arguments changes nothing again.
+        """
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
         new_value = None if value is UNSET else check.check_value(value)
-        changes: dict[str, Any] = {}
-        for key, val, validate in (
-            ("description", description, lambda v: check.check_text(v, "description")),
-            (
-                "token_type",
-                token_type,
-                lambda v: check.check_text(v, "token type", check.MAX_LABEL),
-            ),
-            (
-                "allowed_apps",
-                allowed_apps,
-                lambda v: check.check_labels(v, "allowed apps"),
-            ),
-            ("envs", envs, lambda v: check.check_labels(v, "envs")),
-            ("expires_at", expires_at, lambda v: check.check_moment(v, "expiry")),
-            ("tags", tags, check.check_tags),
-        ):
-            if val is not UNSET:
-                changes[key] = validate(val)
+        changes = _metadata_changes(
+            {
+                key: val
+                for key, val in {
+                    "description": description,
+                    "token_type": token_type,
+                    "allowed_apps": allowed_apps,
+                    "envs": envs,
+                    "expires_at": expires_at,
+                    "tags": tags,
+                }.items()
+                if val is not UNSET
+            }
+        )
         if expected_version is not None:
             check.check_version(expected_version)
         who = self._who(actor)
+        request = self._request(
+            request_id, "update", namespace, name, new_value, changes, expected_version
+        )
+        return self._update(
+            name, namespace, new_value, changes, expected_version, who, request
+        )
 
+    def _update(
+        self,
+        name: str,
+        namespace: str | None,
+        new_value: Value | None,
+        changes: dict[str, Any],
+        expected_version: int | None,
+        who: str | None,
+        request: _Request | None,
+    ) -> SecretInfo:
         def change(secret: Secret) -> None:
             if (
                 expected_version is not None
@@ -448,9 +505,14 @@ class SecretsManager:
             if changes:
                 secret.change_metadata(changes, at=at, actor=who)
 
+        answered = self._answered(request)
+        if answered is not None:
+            return self._answer_info(answered)
         secret, _ = self._mutate(
-            name, namespace, change, retry=expected_version is None
+            name, namespace, change, retry=expected_version is None, request=request
         )
+        if isinstance(secret, RequestReceipt):
+            return self._answer_info(secret)
         return secret.info(_now())
 
     def patch(
@@ -461,11 +523,19 @@ class SecretsManager:
         namespace: str | None = None,
         retries: int = 5,
         actor: str | None = None,
+        request_id: str | None = None,
     ) -> dict[str, Any]:
-        """Atomic read-modify-write of a JSON-object value; returns the previous value."""
+        """Atomic read-modify-write of a JSON-object value; returns the previous value.
+
+        With ``request_id`` (dict changes only), a retry with the same changes
+        applies nothing again and returns what the first call returned.
+        """
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
         if callable(changes):
+            if request_id is not None:
+                msg = "a request id needs a dict of changes, not a function"
+                raise ValidationError(msg)
             compute = changes
         elif isinstance(changes, Mapping):
             merge = dict(changes)
@@ -484,13 +554,19 @@ class SecretsManager:
             msg = "patch changes must be a dict or a function of the old value"
             raise ValidationError(msg)
         who = self._who(actor)
+        request = self._request(
+            request_id, "patch", namespace, name, None if callable(changes) else merge
+        )
         for _ in range(max(retries, 0) + 1):
+            answered = self._answered(request)
+            if answered is not None:
+                return self._answer_patch(answered)
             with self._keys.operation():
                 found = self._lookup(name, namespace)
                 if found is None:
                     new = self._patched(compute, {})
                     try:
-                        self._create(name, namespace, _fields_for(new), who)
+                        self._create(name, namespace, _fields_for(new), who, request)
                     except SecretExistsError:
                         continue
                     return {}
@@ -500,9 +576,10 @@ class SecretsManager:
                     raise ValidationError(msg)
                 old = copy.deepcopy(secret.value)
                 new = self._patched(compute, copy.deepcopy(old))
-                secret.change_value(new, at=_now(), actor=who, cause=Cause.PATCHED)
+                at = _now()
+                secret.change_value(new, at=at, actor=who, cause=Cause.PATCHED)
                 try:
-                    self._app.save(secret)
+                    self._app.save(secret, *self._receipts(request, secret, at))
                 except IntegrityError:
                     continue
                 return old
@@ -590,24 +667,96 @@ class SecretsManager:
         *,
         retry: bool,
         full: bool = False,
-    ) -> tuple[Secret, T]:
+        request: _Request | None = None,
+    ) -> tuple[Any, T | None]:
+        """Apply ``change`` and save; with ``request``, a receipt answered meanwhile."""
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
-        for _ in range(MAX_WRITE_RETRIES if retry else 1):
+        for attempt in range(MAX_WRITE_RETRIES if retry else 1):
+            if attempt and (answered := self._answered(request)) is not None:
+                return answered, None
             with self._keys.operation():
                 secret = self._require_live(
                     self._lookup(name, namespace, full=full), name, namespace
                 )
                 result = change(secret)
-                if not secret.pending_events:
+                if not secret.pending_events and request is None:
                     return secret, result
                 try:
-                    self._app.save(secret)
+                    self._app.save(secret, *self._receipts(request, secret, _now()))
                 except IntegrityError:
                     continue
                 return secret, result
+        if (answered := self._answered(request)) is not None:
+            return answered, None
         msg = f"secret {describe(name, namespace)} changed while it was being written"
         raise VersionConflictError(msg)
+
+    # ------------------------------------------------------ request ids
+
+    def _request(
+        self, request_id: str | None, operation: str, *arguments: object
+    ) -> _Request | None:
+        if request_id is None:
+            return None
+        request_id = check.check_request_id(request_id)
+        return _Request(
+            self._keys.request_receipt_id(request_id),
+            operation,
+            self._keys.fingerprint(operation, *arguments),
+        )
+
+    def _answered(self, request: _Request | None) -> RequestReceipt | None:
+        """The receipt of an earlier call with this request id, if any."""
+        if request is None:
+            return None
+        events = list(self._app.events.get(request.receipt_id, limit=1))
+        if not events:
+            return None
+        first = events[0]
+        assert isinstance(first, RequestReceipt.Created)
+        if (first.operation, first.fingerprint) != (request.operation, request.fingerprint):
+            msg = "the request id was already used with other arguments"
+            raise ConflictError(msg)
+        return RequestReceipt(
+            first.operation, first.fingerprint, first.secret_id, first.value_version
+        )
+
+    @staticmethod
+    def _receipts(
+        request: _Request | None, secret: Secret, at: datetime
+    ) -> list[RequestReceipt]:
+        if request is None:
+            return []
+        return [
+            RequestReceipt.record(
+                receipt_id=request.receipt_id,
+                operation=request.operation,
+                fingerprint=request.fingerprint,
+                secret_id=secret.id,
+                value_version=secret.value_version,
+                at=at,
+            )
+        ]
+
+    def _answer_info(self, receipt: RequestReceipt) -> SecretInfo:
+        with self._keys.operation():
+            found = self._load(receipt.secret_id)
+        if not isinstance(found, Secret):
+            msg = f"the secret this request wrote ({receipt.secret_id}) was deleted since"
+            raise SecretDeletedError(msg)
+        return found.info(_now())
+
+    def _answer_patch(self, receipt: RequestReceipt) -> dict[str, Any]:
+        if receipt.value_version == 1:
+            return {}
+        with self._keys.operation():
+            found = self._load(receipt.secret_id, full=True)
+            if not isinstance(found, Secret):
+                msg = f"the secret this request wrote ({receipt.secret_id}) was deleted since"
+                raise SecretDeletedError(msg)
+            before = self._value_at(found, receipt.value_version - 1)
+        return copy.deepcopy(before) if isinstance(before, dict) else {}
 
     # ------------------------------------------------------------- reading
 
@@ -1073,3 +1222,49 @@ def _entry(item: Any, name: str, namespace: str | None) -> AuditEntry:
         namespace=namespace,
         version=value_version_of(item),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """A write made under a client's request id: where its receipt goes, and what."""
+
+    receipt_id: UUID
+    operation: str
+    fingerprint: str
+
+
+def _create_fields(
+    value: Value,
+    *,
+    description: str | None = None,
+    token_type: str | None = None,
+    allowed_apps: Iterable[str] = (),
+    envs: Iterable[str] = (),
+    expires_at: datetime | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A new secret's validated fields."""
+    return {
+        "value": check.check_value(value),
+        "description": check.check_text(description, "description"),
+        "token_type": check.check_text(token_type, "token type", check.MAX_LABEL),
+        "allowed_apps": check.check_labels(allowed_apps, "allowed apps"),
+        "envs": check.check_labels(envs, "envs"),
+        "expires_at": check.check_moment(expires_at, "expiry"),
+        "tags": check.check_tags(tags),
+    }
+
+
+_METADATA_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "description": lambda v: check.check_text(v, "description"),
+    "token_type": lambda v: check.check_text(v, "token type", check.MAX_LABEL),
+    "allowed_apps": lambda v: check.check_labels(v, "allowed apps"),
+    "envs": lambda v: check.check_labels(v, "envs"),
+    "expires_at": lambda v: check.check_moment(v, "expiry"),
+    "tags": check.check_tags,
+}
+
+
+def _metadata_changes(given: Mapping[str, Any]) -> dict[str, Any]:
+    """Validated metadata changes (only the fields given)."""
+    return {key: _METADATA_CHECKS[key](val) for key, val in given.items()}

@@ -21,6 +21,7 @@ from eventsourcing.application import AggregateNotFoundError
 from strongroom.domain import validation as check
 from strongroom.domain.errors import ValidationError
 from strongroom.domain.tokens import SCOPES, ApiToken
+from strongroom._store_errors import translate_store_errors
 
 if TYPE_CHECKING:
     from strongroom.infrastructure.store import StrongroomApplication
@@ -58,6 +59,7 @@ class IssuedToken:
     info: TokenInfo
 
 
+@translate_store_errors
 class TokenAPI:
     """Creates, verifies, lists and revokes API tokens."""
 

@@ -501,3 +501,25 @@ def test_deeply_nested_json_is_refused_not_crashed_on_when_posted(
         assert response.status_code == 400
         assert response.json()["code"] == "validation_error"
     assert sm.reveal("flags") == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/plain", b'{"name": "typed", "value": "v"}'),
+        ("application/x-www-form-urlencoded", b"name=typed&value=v"),
+        ("application/json", b'{"name": "typed", "value": "v"'),  # truncated
+        ("application/json", b"\xff\xfe not utf-8"),
+        ("application/json", b'["not", "an", "object"]'),
+    ],
+)
+def test_hostile_bodies_get_a_4xx_and_write_nothing_when_posted(
+    client: TestClient, sm: SecretsManager, content_type: str, body: bytes
+) -> None:
+    response = client.post(
+        API, content=body, headers={**_auth(sm), "Content-Type": content_type}
+    )
+
+    assert 400 <= response.status_code < 500, response.text
+    assert "v" not in response.json().get("error", "").split()
+    assert not sm.exists("typed")

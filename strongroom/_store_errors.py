@@ -1,0 +1,70 @@
+"""Database failures as strongroom errors, at the face of the library.
+
+eventsourcing and psycopg raise their own errors when the server is unreachable
+or drops a connection; callers of strongroom get ``StoreUnavailableError`` (nothing
+changed) or ``CommitUnknownError`` (a write may have committed), with messages that
+carry nothing from the driver.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from eventsourcing.persistence import InterfaceError, OperationalError
+
+from strongroom.domain.errors import CommitUnknownError, StoreUnavailableError
+from strongroom.infrastructure.recorders import CommitOutcomeUnknown
+
+C = TypeVar("C", bound=type)
+
+_UNAVAILABLE = "the database is unavailable: it could not be reached, or dropped the connection"
+_UNKNOWN = (
+    "the connection was lost while the write was committing: it may or may not have "
+    "been made; retry with the same request_id to find out without writing twice"
+)
+
+
+def _translate(error: BaseException) -> StoreUnavailableError | None:
+    if isinstance(error, CommitOutcomeUnknown):
+        return CommitUnknownError(_UNKNOWN)
+    if isinstance(error, (OperationalError, InterfaceError)):
+        return StoreUnavailableError(_UNAVAILABLE)
+    return None
+
+
+def _streamed(items: Iterator[Any]) -> Iterator[Any]:
+    try:
+        yield from items
+    except (OperationalError, InterfaceError, CommitOutcomeUnknown) as exc:
+        translated = _translate(exc)
+        assert translated is not None
+        raise translated from None
+
+
+def _wrapped(func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = func(*args, **kwargs)
+        except (OperationalError, InterfaceError, CommitOutcomeUnknown) as exc:
+            translated = _translate(exc)
+            assert translated is not None
+            raise translated from None
+        return _streamed(result) if inspect.isgenerator(result) else result
+
+    return call
+
+
+def translate_store_errors(cls: C) -> C:
+    """Make every public method of ``cls`` raise strongroom's store errors."""
+    for name, attr in list(vars(cls).items()):
+        if name.startswith("_"):
+            continue
+        if isinstance(attr, classmethod):
+            setattr(cls, name, classmethod(_wrapped(attr.__func__)))
+        elif inspect.isfunction(attr):
+            setattr(cls, name, _wrapped(attr))
+    return cls
