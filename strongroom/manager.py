@@ -400,18 +400,14 @@ class SecretsManager:
 
         With ``request_id``, a retry with the same arguments adds no version.
         """
-        given = {
-            key: val
-            for key, val in {
-                "description": description,
-                "token_type": token_type,
-                "allowed_apps": allowed_apps,
-                "envs": envs,
-                "expires_at": expires_at,
-                "tags": tags,
-            }.items()
-            if val is not UNSET
-        }
+        given = _given(
+            description=description,
+            token_type=token_type,
+            allowed_apps=allowed_apps,
+            envs=envs,
+            expires_at=expires_at,
+            tags=tags,
+        )
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
         fields = _create_fields(value, **given)
@@ -456,18 +452,14 @@ class SecretsManager:
         namespace = check.check_namespace(namespace)
         new_value = None if value is UNSET else check.check_value(value)
         changes = _metadata_changes(
-            {
-                key: val
-                for key, val in {
-                    "description": description,
-                    "token_type": token_type,
-                    "allowed_apps": allowed_apps,
-                    "envs": envs,
-                    "expires_at": expires_at,
-                    "tags": tags,
-                }.items()
-                if val is not UNSET
-            }
+            _given(
+                description=description,
+                token_type=token_type,
+                allowed_apps=allowed_apps,
+                envs=envs,
+                expires_at=expires_at,
+                tags=tags,
+            )
         )
         if expected_version is not None:
             check.check_version(expected_version)
@@ -1263,6 +1255,11 @@ _METADATA_CHECKS: dict[str, Callable[[Any], Any]] = {
     "expires_at": lambda v: check.check_moment(v, "expiry"),
     "tags": check.check_tags,
 }
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """The optional fields a caller passed (those left UNSET dropped)."""
+    return {key: val for key, val in fields.items() if val is not UNSET}
 
 
 def _metadata_changes(given: Mapping[str, Any]) -> dict[str, Any]:
