@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -10,7 +12,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, OperationalError
 from eventsourcing.utils import Environment, EnvType
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
@@ -93,6 +95,7 @@ def parse_url(url: str) -> tuple[Backend, dict[str, str]]:
 
 
 SCHEMA_VERSION = b"6"
+_OPEN_ATTEMPTS = 5
 
 
 def _mark(part: object) -> str:
@@ -142,7 +145,19 @@ class StrongroomApplication(Application[UUID]):
         previous_master_keys: Sequence[MasterKeyProvider] = (),
         views: Sequence[ViewFactory] = (),
     ) -> None:
-        super().__init__(env)
+        for attempt in range(_OPEN_ATTEMPTS):
+            try:
+                super().__init__(env)
+                break
+            except (sqlite3.OperationalError, OperationalError) as exc:
+                # Openers racing on a fresh SQLite file: the loser of the switch to
+                # WAL is told "database is locked" at once (no busy wait there).
+                if "database is locked" not in str(exc) or attempt == _OPEN_ATTEMPTS - 1:
+                    raise
+                factory = getattr(self, "factory", None)
+                if factory is not None:
+                    factory.close()
+                time.sleep(0.05 * (attempt + 1))
         try:
             self.views = self.create_tables(views)
             self.keys = KeyRing(

@@ -234,6 +234,31 @@ def test_opening_survives_losing_the_sqlite_tracking_migration_race_when_it_happ
         assert sm.reveal("a") == "v"
 
 
+def test_opening_survives_losing_the_sqlite_wal_switch_race_when_it_happens(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from eventsourcing.sqlite import SQLiteConnectionPool
+
+    real = SQLiteConnectionPool._create_connection
+    calls: list[int] = []
+
+    def lose_the_first_switch(self: Any) -> Any:
+        # Seen in CI: two processes opening a fresh file; the loser of the switch to
+        # WAL gets "database is locked" at once, the busy timeout notwithstanding.
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return real(self)
+
+    monkeypatch.setattr(SQLiteConnectionPool, "_create_connection", lose_the_first_switch)
+    with SecretsManager.open(sqlite_url, master_key=MASTER_KEY) as sm:
+        sm.create("a", "v")
+        assert sm.reveal("a") == "v"
+    assert len(calls) > 1
+
+
 def test_catch_up_reads_past_unprojected_events_once_when_keys_follow_the_last_secret(
     sm: SecretsManager,
 ) -> None:
