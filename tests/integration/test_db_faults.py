@@ -180,6 +180,10 @@ def test_no_write_is_lost_or_made_twice_when_backends_are_killed_under_load(
             worker.join(60)
 
         assert killed > 10
+        print(
+            f"db faults: {killed} backends killed; outcomes "
+            f"{ {o: list(outcomes.values()).count(o) for o in set(outcomes.values())} }"
+        )
         assert "ok" in outcomes.values()
         others = set(outcomes.values()) - {"ok", "unknown", "unavailable"}
         assert not others

@@ -111,6 +111,7 @@ def test_invariants_hold_when_processes_and_threads_hammer_shared_names(
     outcomes = race(_hammer, [(store_url, p) for p in range(PROCESSES)])
 
     patched: dict[str, int] = {}
+    print(f"hammer: {sum(o[2] for o in outcomes)} operations")
     for unexpected, counts, operations, alive in outcomes:
         assert unexpected == []
         assert alive == 0, "a worker thread never finished (deadlock?)"
