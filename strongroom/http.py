@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -498,9 +498,20 @@ def create_app(sm: SecretsManager) -> FastAPI:
             deleted=found.deleted,
         )
 
+    IdempotencyKey = Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", max_length=255, pattern=r"^[!-~]+$"),
+    ]
+
     @app.post(PREFIX, status_code=201, response_model=SecretOut, responses=errors, **ok)
-    async def create(token: Write, body: CreateIn) -> SecretOut:
-        """Create a secret (409 if the name is taken, even by a deleted one)."""
+    async def create(
+        token: Write, body: CreateIn, idempotency_key: IdempotencyKey = None
+    ) -> SecretOut:
+        """Create a secret (409 if the name is taken, even by a deleted one).
+
+        With ``Idempotency-Key``, a retried request with the same body answers the
+        first one's secret; the same key with another body is a 409.
+        """
         scope = body.scope or ("namespace" if body.namespace else "global")
         if scope == "namespace" and not body.namespace:
             raise ApiError(
@@ -518,6 +529,7 @@ def create_app(sm: SecretsManager) -> FastAPI:
                 description=body.description,
                 expires_at=body.expires_at,
                 actor=_actor(token),
+                request_id=idempotency_key,
             )
         )
         return _out(secret)

@@ -523,3 +523,20 @@ def test_hostile_bodies_get_a_4xx_and_write_nothing_when_posted(
     assert 400 <= response.status_code < 500, response.text
     assert "v" not in response.json().get("error", "").split()
     assert not sm.exists("typed")
+
+
+def test_a_retried_create_answers_the_first_secret_when_the_idempotency_key_repeats(
+    client: TestClient, sm: SecretsManager
+) -> None:
+    headers = {**_auth(sm), "Idempotency-Key": "create-svc-1"}
+    body = {"name": "svc", "value": "s3cret"}
+
+    first = client.post(API, json=body, headers=headers)
+    again = client.post(API, json=body, headers=headers)
+    other = client.post(API, json={**body, "value": "canary-9f3"}, headers=headers)
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json()["id"] == first.json()["id"]
+    assert (other.status_code, other.json()["code"]) == (409, "conflict")
+    assert "canary-9f3" not in other.text
+    assert sorted(v.version for v in sm.versions("svc")) == [1]
