@@ -377,6 +377,13 @@ class CommitOutcomeUnknown(PersistenceError):  # noqa: N818 - eventsourcing's na
     """
 
 
+def _raise_if_broken(conn: psycopg.Connection[Any], error: BaseException) -> None:
+    """CommitOutcomeUnknown if ``conn`` broke while a save on it was in flight."""
+    if conn.broken:
+        msg = "the connection broke while a save was committing"
+        raise CommitOutcomeUnknown(msg) from error
+
+
 @contextmanager
 def translated_errors() -> Iterator[None]:
     """psycopg's errors as eventsourcing's, as the datastore's connections raise them."""
@@ -692,9 +699,7 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                 curs.execute(text, params, prepare=prepare)
                 return [row[0] for row in curs.fetchall()]
             except psycopg.Error as exc:
-                if conn.broken:
-                    msg = "the connection broke while a save was committing"
-                    raise CommitOutcomeUnknown(msg) from exc
+                _raise_if_broken(conn, exc)
                 raise
 
     def _pipelined_batch(
@@ -720,9 +725,7 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                         pipeline.sync()
                         ids = [row[0] for row in curs.fetchall()] if events else []
             except BaseException as exc:
-                if getattr(conn, "broken", False):
-                    msg = "the connection broke while a save was committing"
-                    raise CommitOutcomeUnknown(msg) from exc
+                _raise_if_broken(conn, exc)
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     conn.execute(b"ROLLBACK")
                 # Statements being prepared in an aborted pipeline were skipped by the

@@ -27,21 +27,20 @@ _UNKNOWN = (
 )
 
 
-def _translate(error: BaseException) -> StoreUnavailableError | None:
+_STORE_ERRORS = (OperationalError, InterfaceError, CommitOutcomeUnknown)
+
+
+def _translate(error: BaseException) -> StoreUnavailableError:
     if isinstance(error, CommitOutcomeUnknown):
         return CommitUnknownError(_UNKNOWN)
-    if isinstance(error, (OperationalError, InterfaceError)):
-        return StoreUnavailableError(_UNAVAILABLE)
-    return None
+    return StoreUnavailableError(_UNAVAILABLE)
 
 
 def _streamed(items: Iterator[Any]) -> Iterator[Any]:
     try:
         yield from items
-    except (OperationalError, InterfaceError, CommitOutcomeUnknown) as exc:
-        translated = _translate(exc)
-        assert translated is not None
-        raise translated from None
+    except _STORE_ERRORS as exc:
+        raise _translate(exc) from None
 
 
 def _wrapped(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,10 +48,8 @@ def _wrapped(func: Callable[..., Any]) -> Callable[..., Any]:
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
             result = func(*args, **kwargs)
-        except (OperationalError, InterfaceError, CommitOutcomeUnknown) as exc:
-            translated = _translate(exc)
-            assert translated is not None
-            raise translated from None
+        except _STORE_ERRORS as exc:
+            raise _translate(exc) from None
         return _streamed(result) if inspect.isgenerator(result) else result
 
     return call

@@ -503,7 +503,7 @@ class SecretsManager:
         secret, _ = self._mutate(
             name, namespace, change, retry=expected_version is None, request=request
         )
-        if isinstance(secret, RequestReceipt):
+        if isinstance(secret, RequestReceipt.Created):
             return self._answer_info(secret)
         return secret.info(_now())
 
@@ -698,7 +698,7 @@ class SecretsManager:
             self._keys.fingerprint(operation, *arguments),
         )
 
-    def _answered(self, request: _Request | None) -> RequestReceipt | None:
+    def _answered(self, request: _Request | None) -> RequestReceipt.Created | None:
         """The receipt of an earlier call with this request id, if any."""
         if request is None:
             return None
@@ -710,9 +710,7 @@ class SecretsManager:
         if (first.operation, first.fingerprint) != (request.operation, request.fingerprint):
             msg = "the request id was already used with other arguments"
             raise ConflictError(msg)
-        return RequestReceipt(
-            first.operation, first.fingerprint, first.secret_id, first.value_version
-        )
+        return first
 
     @staticmethod
     def _receipts(
@@ -731,7 +729,7 @@ class SecretsManager:
             )
         ]
 
-    def _answer_info(self, receipt: RequestReceipt) -> SecretInfo:
+    def _answer_info(self, receipt: RequestReceipt.Created) -> SecretInfo:
         with self._keys.operation():
             found = self._load(receipt.secret_id)
         if not isinstance(found, Secret):
@@ -739,7 +737,7 @@ class SecretsManager:
             raise SecretDeletedError(msg)
         return found.info(_now())
 
-    def _answer_patch(self, receipt: RequestReceipt) -> dict[str, Any]:
+    def _answer_patch(self, receipt: RequestReceipt.Created) -> dict[str, Any]:
         if receipt.value_version == 1:
             return {}
         with self._keys.operation():
@@ -1225,28 +1223,6 @@ class _Request:
     fingerprint: str
 
 
-def _create_fields(
-    value: Value,
-    *,
-    description: str | None = None,
-    token_type: str | None = None,
-    allowed_apps: Iterable[str] = (),
-    envs: Iterable[str] = (),
-    expires_at: datetime | None = None,
-    tags: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """A new secret's validated fields."""
-    return {
-        "value": check.check_value(value),
-        "description": check.check_text(description, "description"),
-        "token_type": check.check_text(token_type, "token type", check.MAX_LABEL),
-        "allowed_apps": check.check_labels(allowed_apps, "allowed apps"),
-        "envs": check.check_labels(envs, "envs"),
-        "expires_at": check.check_moment(expires_at, "expiry"),
-        "tags": check.check_tags(tags),
-    }
-
-
 _METADATA_CHECKS: dict[str, Callable[[Any], Any]] = {
     "description": lambda v: check.check_text(v, "description"),
     "token_type": lambda v: check.check_text(v, "token type", check.MAX_LABEL),
@@ -1254,6 +1230,24 @@ _METADATA_CHECKS: dict[str, Callable[[Any], Any]] = {
     "envs": lambda v: check.check_labels(v, "envs"),
     "expires_at": lambda v: check.check_moment(v, "expiry"),
     "tags": check.check_tags,
+}
+
+
+def _create_fields(value: Value, **metadata: Any) -> dict[str, Any]:
+    """A new secret's validated fields: its value, and metadata given or defaulted."""
+    return {
+        "value": check.check_value(value),
+        **_metadata_changes({**_CREATE_DEFAULTS, **metadata}),
+    }
+
+
+_CREATE_DEFAULTS: dict[str, Any] = {
+    "description": None,
+    "token_type": None,
+    "allowed_apps": (),
+    "envs": (),
+    "expires_at": None,
+    "tags": None,
 }
 
 
