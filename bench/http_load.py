@@ -21,13 +21,14 @@ import tempfile
 import threading
 import time
 from itertools import count
+from typing import Any
 
 import httpx
 
 sys.path.insert(0, os.path.dirname(__file__))
-from keys_lifecycle import scratch_store  # noqa: E402
+from keys_lifecycle import scratch_store
 
-from strongroom import SecretsManager  # noqa: E402
+from strongroom import SecretsManager
 
 API = "/api/v1/secrets"
 
@@ -39,7 +40,7 @@ def free_port() -> int:
 
 
 def drive(
-    base: str, token: str, seconds: float, clients: int, request
+    base: str, token: str, seconds: float, clients: int, request: Any
 ) -> tuple[int, list[float]]:
     stop = time.perf_counter() + seconds
     latencies: list[float] = []

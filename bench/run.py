@@ -38,10 +38,10 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 sys.path.insert(0, str(Path(__file__).parent))
-from keys_lifecycle import lines, scratch_store  # noqa: E402
+from keys_lifecycle import lines, scratch_store
 
-from strongroom import SecretsManager  # noqa: E402
-from strongroom.projections.secrets import encode_cursor  # noqa: E402
+from strongroom import SecretsManager
+from strongroom.projections.secrets import encode_cursor
 
 KEY = os.urandom(32)
 VALUE = "value-0123456789abcdef"
@@ -100,7 +100,9 @@ def rate(count: int, action: Callable[[int], object]) -> float:
     return count / (time.perf_counter() - started)
 
 
-def threaded_rate(threads: int, count: int, action: Callable[[int, int], object]) -> float:
+def threaded_rate(
+    threads: int, count: int, action: Callable[[int, int], object]
+) -> float:
     """Operations per second of ``threads`` threads doing ``count`` actions each."""
     barrier = threading.Barrier(threads + 1)
     errors: list[BaseException] = []
@@ -110,7 +112,7 @@ def threaded_rate(threads: int, count: int, action: Callable[[int, int], object]
         try:
             for i in range(count):
                 action(t, i)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
@@ -214,17 +216,16 @@ class RawPostgres:
         for start in range(0, count, 500):
             n = min(500, count - start)
             ids = [uuid.uuid4() for _ in range(n)]
-            with conn.transaction():
-                with conn.cursor() as curs:
-                    curs.executemany(
-                        "INSERT INTO raw_keys VALUES (%s, %s, 'raw')",
-                        [(i, os.urandom(61)) for i in ids],
-                    )
-                    curs.executemany(
-                        "INSERT INTO raw_events (originator_id, originator_version, topic, "
-                        "state) VALUES (%s, 1, 'x', %s)",
-                        [(i, os.urandom(200)) for i in ids],
-                    )
+            with conn.transaction(), conn.cursor() as curs:
+                curs.executemany(
+                    "INSERT INTO raw_keys VALUES (%s, %s, 'raw')",
+                    [(i, os.urandom(61)) for i in ids],
+                )
+                curs.executemany(
+                    "INSERT INTO raw_events (originator_id, originator_version, topic, "
+                    "state) VALUES (%s, 1, 'x', %s)",
+                    [(i, os.urandom(200)) for i in ids],
+                )
 
     def close(self) -> None:
         self.conn.close()
@@ -237,8 +238,12 @@ class RawSQLite:
         self.path, self.listing = path, listing
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("CREATE TABLE raw_keys (id TEXT PRIMARY KEY, wrapped BLOB, kek TEXT)")
-        conn.execute("CREATE TABLE raw_heads (id TEXT PRIMARY KEY, version INTEGER, state BLOB)")
+        conn.execute(
+            "CREATE TABLE raw_keys (id TEXT PRIMARY KEY, wrapped BLOB, kek TEXT)"
+        )
+        conn.execute(
+            "CREATE TABLE raw_heads (id TEXT PRIMARY KEY, version INTEGER, state BLOB)"
+        )
         conn.execute(
             "CREATE TABLE raw_events (originator_id TEXT, originator_version INTEGER, "
             "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
@@ -259,10 +264,13 @@ class RawSQLite:
         conn = self._conn()
         secret_id, reservation_id = uuid.uuid4().hex, uuid.uuid4().hex
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO raw_keys VALUES (?, ?, ?)", (secret_id, os.urandom(61), "raw"))
+        conn.execute(
+            "INSERT INTO raw_keys VALUES (?, ?, ?)", (secret_id, os.urandom(61), "raw")
+        )
         for originator in (reservation_id, secret_id):
             conn.execute(
-                "INSERT INTO raw_events VALUES (?, 1, 'x', ?)", (originator, os.urandom(300))
+                "INSERT INTO raw_events VALUES (?, 1, 'x', ?)",
+                (originator, os.urandom(300)),
             )
         conn.execute("COMMIT")
         self.last = secret_id
@@ -271,7 +279,8 @@ class RawSQLite:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(
-            "INSERT INTO raw_events VALUES (?, ?, 'x', ?)", (self.last, i + 2, os.urandom(300))
+            "INSERT INTO raw_events VALUES (?, ?, 'x', ?)",
+            (self.last, i + 2, os.urandom(300)),
         )
         conn.execute(
             "INSERT OR REPLACE INTO raw_heads VALUES (?, ?, ?)",
@@ -302,10 +311,12 @@ class RawSQLite:
             ids = [uuid.uuid4().hex for _ in range(n)]
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(
-                "INSERT INTO raw_keys VALUES (?, ?, 'raw')", [(i, os.urandom(61)) for i in ids]
+                "INSERT INTO raw_keys VALUES (?, ?, 'raw')",
+                [(i, os.urandom(61)) for i in ids],
             )
             conn.executemany(
-                "INSERT INTO raw_events VALUES (?, 1, 'x', ?)", [(i, os.urandom(200)) for i in ids]
+                "INSERT INTO raw_events VALUES (?, 1, 'x', ?)",
+                [(i, os.urandom(200)) for i in ids],
             )
             conn.execute("COMMIT")
 
@@ -350,7 +361,10 @@ def anchor_app(url: str, tmp: str) -> Any:
             "POSTGRES_EVENTS_TABLE_NAME": "anchor_events",
         }
     else:
-        env |= {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": f"{tmp}/anchor.db"}
+        env |= {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": f"{tmp}/anchor.db",
+        }
     return AnchorVault(env=env)
 
 
@@ -367,7 +381,9 @@ class Plan:
     threads: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
 
 
-def run_backend(label: str, url: str, raw: Any, plan: Plan, tmp: str, curves: dict[str, Any]) -> list[Result]:
+def run_backend(
+    label: str, url: str, raw: Any, plan: Plan, tmp: str, curves: dict[str, Any]
+) -> list[Result]:
     results: list[Result] = []
     ops, reps = plan.ops, plan.reps
 
@@ -388,7 +404,9 @@ def run_backend(label: str, url: str, raw: Any, plan: Plan, tmp: str, curves: di
             ours.append(rate(ops, ours_create))
             base.append(rate(ops, raw.create))
         one_writer, raw_create = ours, base
-        results.append(Result("create, one writer", ours, base, ">= 0.6x raw", lambda r: r >= 0.6))
+        results.append(
+            Result("create, one writer", ours, base, ">= 0.6x raw", lambda r: r >= 0.6)
+        )
 
         say("create, concurrent writers")
         curve: dict[int, float] = {}
@@ -429,7 +447,9 @@ def run_backend(label: str, url: str, raw: Any, plan: Plan, tmp: str, curves: di
         base_secret = raw.last
         ours, base = [], []
         for rep in range(reps):
-            ours.append(rate(ops, lambda i: sm.update("bench/updated", value=f"{VALUE}{i}")))
+            ours.append(
+                rate(ops, lambda i: sm.update("bench/updated", value=f"{VALUE}{i}"))
+            )
             raw.last = base_secret
             base.append(rate(ops, lambda i, rep=rep: raw.update(rep * ops + i)))
         results.append(Result("update (new value version)", ours, base, "(no target)"))
@@ -441,13 +461,20 @@ def run_backend(label: str, url: str, raw: Any, plan: Plan, tmp: str, curves: di
         ours = [rate(ops * 2, lambda _: sm.reveal("bench/read")) for _ in range(reps)]
         base = [rate(ops * 2, raw.read) for _ in range(reps)]
         one_reader, raw_read = ours, base
-        results.append(Result("reveal, one reader", ours, base, ">= 0.5x raw", lambda r: r >= 0.5))
+        results.append(
+            Result("reveal, one reader", ours, base, ">= 0.5x raw", lambda r: r >= 0.5)
+        )
 
         curve = {}
         for threads in plan.threads:
-            curve[threads] = threaded_rate(threads, ops, lambda t, i: sm.reveal("bench/read"))
+            curve[threads] = threaded_rate(
+                threads, ops, lambda t, i: sm.reveal("bench/read")
+            )
         curves.setdefault("readers", {})[label] = curve
-        ours = [threaded_rate(4, ops, lambda t, i: sm.reveal("bench/read")) for _ in range(reps)]
+        ours = [
+            threaded_rate(4, ops, lambda t, i: sm.reveal("bench/read"))
+            for _ in range(reps)
+        ]
         base = [threaded_rate(4, ops, lambda t, i: raw.read()) for _ in range(reps)]
         results.append(Result("reveal, 4 readers", ours, base, "(no target)"))
 
@@ -455,8 +482,12 @@ def run_backend(label: str, url: str, raw: Any, plan: Plan, tmp: str, curves: di
         sm.create("bench/long", "v0")
         for i in range(plan.history - 1):
             sm.update("bench/long", value=f"v{i + 1}")
-        long_rates = [rate(ops * 2, lambda _: sm.reveal("bench/long")) for _ in range(reps)]
-        short_rates = [rate(ops * 2, lambda _: sm.reveal("bench/read")) for _ in range(reps)]
+        long_rates = [
+            rate(ops * 2, lambda _: sm.reveal("bench/long")) for _ in range(reps)
+        ]
+        short_rates = [
+            rate(ops * 2, lambda _: sm.reveal("bench/read")) for _ in range(reps)
+        ]
         results.append(
             Result(
                 f"reveal, {plan.history:,} versions vs 1",
@@ -469,12 +500,33 @@ def run_backend(label: str, url: str, raw: Any, plan: Plan, tmp: str, curves: di
 
         say("key API")
         ours = [
-            rate(ops, lambda i, rep=rep: sm.keys.set_secret(f"k-{rep}-{i}", "key-material"))
+            rate(
+                ops,
+                lambda i, rep=rep: sm.keys.set_secret(f"k-{rep}-{i}", "key-material"),
+            )
             for rep in range(reps)
         ]
-        results.append(Result("key API set_secret", ours, raw_create, "(no target)", note="baseline: raw create"))
-        ours = [rate(ops * 2, lambda i: sm.keys.get_secret("k-0-1")) for _ in range(reps)]
-        results.append(Result("key API get_secret", ours, raw_read, "(no target)", note="baseline: raw read"))
+        results.append(
+            Result(
+                "key API set_secret",
+                ours,
+                raw_create,
+                "(no target)",
+                note="baseline: raw create",
+            )
+        )
+        ours = [
+            rate(ops * 2, lambda i: sm.keys.get_secret("k-0-1")) for _ in range(reps)
+        ]
+        results.append(
+            Result(
+                "key API get_secret",
+                ours,
+                raw_read,
+                "(no target)",
+                note="baseline: raw read",
+            )
+        )
 
         # -------- anchor
         say("anchor")
@@ -489,11 +541,22 @@ def run_backend(label: str, url: str, raw: Any, plan: Plan, tmp: str, curves: di
 
             anchor_c = [rate(ops, anchor_create) for _ in range(reps)]
             target_id = item_ids[0]
-            anchor_r = [rate(ops * 2, lambda _: app.repository.get(target_id).value) for _ in range(reps)]
+            anchor_r = [
+                rate(ops * 2, lambda _: app.repository.get(target_id).value)
+                for _ in range(reps)
+            ]
         finally:
             app.close()
-        results.append(Result("create vs eventsourcing + AESCipher", one_writer, anchor_c, "(anchor)"))
-        results.append(Result("reveal vs eventsourcing + AESCipher", one_reader, anchor_r, "(anchor)"))
+        results.append(
+            Result(
+                "create vs eventsourcing + AESCipher", one_writer, anchor_c, "(anchor)"
+            )
+        )
+        results.append(
+            Result(
+                "reveal vs eventsourcing + AESCipher", one_reader, anchor_r, "(anchor)"
+            )
+        )
 
         # -------- bulk
         say(f"bulk create of {plan.bulk:,}")
@@ -503,21 +566,38 @@ def run_backend(label: str, url: str, raw: Any, plan: Plan, tmp: str, curves: di
         started = time.perf_counter()
         raw.bulk(plan.bulk)
         raw_bulk = plan.bulk / (time.perf_counter() - started)
-        results.append(Result("bulk create (secrets/s)", [ours_bulk], [raw_bulk], "(no target)", note="raw: key row + event, batches of 500"))
+        results.append(
+            Result(
+                "bulk create (secrets/s)",
+                [ours_bulk],
+                [raw_bulk],
+                "(no target)",
+                note="raw: key row + event, batches of 500",
+            )
+        )
         started = time.perf_counter()
         sm.keys.import_secrets(lines(plan.bulk))
         imported = plan.bulk + plan.bulk // 10
-        results.append(Result("bulk key import (keys/s)", [imported / (time.perf_counter() - started)], [raw_bulk], "(no target)"))
+        results.append(
+            Result(
+                "bulk key import (keys/s)",
+                [imported / (time.perf_counter() - started)],
+                [raw_bulk],
+                "(no target)",
+            )
+        )
 
         # -------- scale
         say(f"seeding to {plan.secrets:,} secrets")
-        stats_small = [time_ms(lambda: sm.stats()) for _ in range(20)]
+        stats_small = [time_ms(sm.stats) for _ in range(20)]
         have = plan.bulk
         started = time.perf_counter()
 
         def seeded(n: int) -> None:
             if n % 100_000 == 0:
-                say(f"  seeded {have + n:,} ({n / (time.perf_counter() - started):.0f}/s)")
+                say(
+                    f"  seeded {have + n:,} ({n / (time.perf_counter() - started):.0f}/s)"
+                )
 
         if plan.secrets > have:
             sm.create_many(
@@ -530,7 +610,7 @@ def run_backend(label: str, url: str, raw: Any, plan: Plan, tmp: str, curves: di
         started = time.perf_counter()
         sm.stats()
         catchup = time.perf_counter() - started
-        stats_big = [time_ms(lambda: sm.stats()) for _ in range(50)]
+        stats_big = [time_ms(sm.stats) for _ in range(50)]
         results.append(
             Result(
                 f"stats among {plan.secrets:,} (ms)",
@@ -544,16 +624,42 @@ def run_backend(label: str, url: str, raw: Any, plan: Plan, tmp: str, curves: di
         )
 
         say("list pages")
-        names = sorted(f"seed/{i:07d}" for i in range(0, plan.secrets - have, max((plan.secrets - have) // 10, 1)))
+        names = sorted(
+            f"seed/{i:07d}"
+            for i in range(0, plan.secrets - have, max((plan.secrets - have) // 10, 1))
+        )
         depth_curve: dict[str, float] = {}
         first_ours = [per_second(lambda: sm.list(limit=100)) for _ in range(reps * 3)]
-        first_raw = [per_second(lambda: raw.list_page(("", ""))) for _ in range(reps * 3)]
-        results.append(Result(f"list first page of 100 among {plan.secrets:,}", first_ours, first_raw, ">= 0.1x raw", lambda r: r >= 0.1))
+        first_raw = [
+            per_second(lambda: raw.list_page(("", ""))) for _ in range(reps * 3)
+        ]
+        results.append(
+            Result(
+                f"list first page of 100 among {plan.secrets:,}",
+                first_ours,
+                first_raw,
+                ">= 0.1x raw",
+                lambda r: r >= 0.1,
+            )
+        )
         deep = names[int(len(names) * 0.9)]
         cursor = cursor_for(deep)
-        deep_ours = [per_second(lambda: sm.list(limit=100, cursor=cursor)) for _ in range(reps * 3)]
-        deep_raw = [per_second(lambda: raw.list_page(("", deep))) for _ in range(reps * 3)]
-        results.append(Result("list a page at 90% depth", deep_ours, deep_raw, ">= 0.1x raw", lambda r: r >= 0.1))
+        deep_ours = [
+            per_second(lambda: sm.list(limit=100, cursor=cursor))
+            for _ in range(reps * 3)
+        ]
+        deep_raw = [
+            per_second(lambda: raw.list_page(("", deep))) for _ in range(reps * 3)
+        ]
+        results.append(
+            Result(
+                "list a page at 90% depth",
+                deep_ours,
+                deep_raw,
+                ">= 0.1x raw",
+                lambda r: r >= 0.1,
+            )
+        )
         results.append(
             Result(
                 "list: deep page vs first page",
@@ -567,7 +673,10 @@ def run_backend(label: str, url: str, raw: Any, plan: Plan, tmp: str, curves: di
             name = names[min(int(len(names) * fraction), len(names) - 1)]
             c = cursor_for(name)
             depth_curve[f"{fraction:.0%}"] = 1000 * statistics.median(
-                [1 / per_second(lambda c=c: sm.list(limit=100, cursor=c)) for _ in range(5)]
+                [
+                    1 / per_second(lambda c=c: sm.list(limit=100, cursor=c))
+                    for _ in range(5)
+                ]
             )
         curves.setdefault("list_depth_ms", {})[label] = depth_curve
 
@@ -594,7 +703,11 @@ def run_backend(label: str, url: str, raw: Any, plan: Plan, tmp: str, curves: di
         results.append(
             Result(
                 f"peak RSS: {op} over "
-                + (f"{plan.bulk * 11 // 10:,} keys" if op == "export" else f"{plan.secrets:,}")
+                + (
+                    f"{plan.bulk * 11 // 10:,} keys"
+                    if op == "export"
+                    else f"{plan.secrets:,}"
+                )
                 + " (MB)",
                 [rss],
                 [],
@@ -667,10 +780,17 @@ def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+            cpu = next(
+                line.split(":", 1)[1].strip()
+                for line in info
+                if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    system = f"{platform.system()} {platform.release()}"
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {system}"
+    )
 
 
 def plot(curves: dict[str, Any], path: str) -> None:
@@ -686,7 +806,12 @@ def plot(curves: dict[str, Any], path: str) -> None:
     ):
         for label, curve in curves.get(key, {}).items():
             xs = sorted(int(k) for k in curve)
-            ax.plot(xs, [curve[x] if x in curve else curve[str(x)] for x in xs], marker="o", label=label)
+            ax.plot(
+                xs,
+                [curve[x] if x in curve else curve[str(x)] for x in xs],
+                marker="o",
+                label=label,
+            )
         ax.set_title(title)
         ax.set_xlabel("threads")
         ax.set_ylabel(ylabel)
@@ -711,7 +836,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--url", default=os.environ.get("STRONGROOM_TEST_POSTGRES_URL"))
     parser.add_argument("--backend", choices=["postgres", "sqlite"], action="append")
-    parser.add_argument("--secrets", type=int, help="secrets to seed for list/stats/rebuild/RSS")
+    parser.add_argument(
+        "--secrets", type=int, help="secrets to seed for list/stats/rebuild/RSS"
+    )
     parser.add_argument("--plot", help="write the plot (PNG) here")
     parser.add_argument("--json", help="write the results (JSON) here")
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
@@ -721,9 +848,17 @@ def main() -> None:
         rss_child(args.rss_child, args.url, bytes.fromhex(args.key))
         return
     if args.quick:
-        plan = Plan(ops=200, reps=3, history=200, secrets=args.secrets or 5000, bulk=1000)
+        plan = Plan(
+            ops=200, reps=3, history=200, secrets=args.secrets or 5000, bulk=1000
+        )
     else:
-        plan = Plan(ops=1000, reps=5, history=10_000, secrets=args.secrets or 1_000_000, bulk=20_000)
+        plan = Plan(
+            ops=1000,
+            reps=5,
+            history=10_000,
+            secrets=args.secrets or 1_000_000,
+            bulk=20_000,
+        )
     backends = args.backend or ["postgres", "sqlite"]
     if "postgres" in backends and not args.url:
         sys.exit("PostgreSQL: pass --url or set STRONGROOM_TEST_POSTGRES_URL")
@@ -732,7 +867,10 @@ def main() -> None:
         f"{'target':<22} verdict"
     )
     curves: dict[str, Any] = {}
-    report: dict[str, Any] = {"machine": machine(), "mode": "quick" if args.quick else "full"}
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "mode": "quick" if args.quick else "full",
+    }
     print(f"strongroom bench ({report['mode']}): {report['machine']}")
     with tempfile.TemporaryDirectory() as tmp:
         for label in backends:
@@ -740,13 +878,18 @@ def main() -> None:
             started = time.perf_counter()
             with scratch_store(admin, tmp, "bench") as url:
                 raw: RawPostgres | RawSQLite = (
-                    RawPostgres(url) if admin else RawSQLite(f"{tmp}/raw.db", f"{tmp}/bench.db")
+                    RawPostgres(url)
+                    if admin
+                    else RawSQLite(f"{tmp}/raw.db", f"{tmp}/bench.db")
                 )
                 try:
                     results = run_backend(label, url, raw, plan, tmp, curves)
                 finally:
                     raw.close()
-            print(f"\n{label} ({plan.ops} ops x {plan.reps} reps, {time.perf_counter() - started:.0f} s)")
+            print(
+                f"\n{label} ({plan.ops} ops x {plan.reps} reps, "
+                f"{time.perf_counter() - started:.0f} s)"
+            )
             print(header)
             for result in results:
                 print(result.row())

@@ -80,7 +80,9 @@ class KeyReservation(Aggregate):
         SHREDDABLE: ClassVar[bool] = False
         actor: str | None
 
-    def __init__(self, key_id: str, actor: str | None, shredded: bool = False) -> None:
+    def __init__(
+        self, key_id: str, actor: str | None, *, shredded: bool = False
+    ) -> None:
         self.key_id = key_id
         self.shredded = shredded
 

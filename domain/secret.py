@@ -102,7 +102,13 @@ class Secret(Aggregate):
 
         TOPIC = "strongroom:Secret.ValueChanged.v1"
         ACTION = Action.UPDATED  # refined per event by action_of()
-        AUDIT_FIELDS = ("timestamp", "actor", "value_version", "cause", "source_version")
+        AUDIT_FIELDS = (
+            "timestamp",
+            "actor",
+            "value_version",
+            "cause",
+            "source_version",
+        )
         value: Value = field(repr=False)
         value_version: int
         cause: str
@@ -437,7 +443,9 @@ class Head(Snapshot):
 
     def __repr__(self) -> str:
         # The dataclass repr would print the state, the value included.
-        return f"Secret.Head(id={self.originator_id!r}, version={self.originator_version})"
+        return (
+            f"Secret.Head(id={self.originator_id!r}, version={self.originator_version})"
+        )
 
     @classmethod
     def of(cls, secret: Secret) -> Head:

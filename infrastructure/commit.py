@@ -120,11 +120,13 @@ class GroupCommit(Generic[W, R]):
     def _run(self, batch: list[_Entry[W, R]]) -> None:
         try:
             results = self._commit([entry.item for entry in batch])
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - every error goes to its callers
             if len(batch) == 1 or not self._retry_alone(exc):
                 for entry in batch:
                     # Each caller raises its own copy (tracebacks grow on raise).
-                    self._finish(entry, None, exc if entry is batch[0] else copy.copy(exc))
+                    self._finish(
+                        entry, None, exc if entry is batch[0] else copy.copy(exc)
+                    )
                 return
             # One write spoilt the batch: each write on its own tells whose it was.
             for entry in batch:

@@ -182,7 +182,9 @@ class ShreddingMapper(Mapper[UUID]):
         data_key = self.keys.data_key(aggregate_id)
         if data_key is None:
             return None
-        doc = json.loads(data_key.open(state[1:], _aad(aggregate_id, version, Head.TOPIC)))
+        doc = json.loads(
+            data_key.open(state[1:], _aad(aggregate_id, version, Head.TOPIC))
+        )
         for name in _HEAD_MOMENTS:
             moment = doc[name]
             doc[name] = None if moment is None else datetime.fromisoformat(moment)

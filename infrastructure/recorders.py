@@ -28,8 +28,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from uuid import UUID
 
 import psycopg
-from psycopg.pq import TransactionStatus
-from psycopg.rows import tuple_row
 from eventsourcing.persistence import (
     DatabaseError,
     DataError,
@@ -48,6 +46,8 @@ from eventsourcing.sqlite import (
     SQLiteDatastore,
 )
 from eventsourcing.utils import retry
+from psycopg.pq import TransactionStatus
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from strongroom.infrastructure.commit import GroupCommit
@@ -301,23 +301,46 @@ class SaveStatement:
 
         self._lock = text("WITH l AS MATERIALIZED (SELECT {}(%b))", lock)
         self._parts = (
-            (text(", gk AS (DELETE FROM {} USING l WHERE id IN (SELECT * FROM ", keys),
-             ("uuid",), b"))"),
-            (text(", k AS (INSERT INTO {} (id, wrapped, kek) SELECT v.* FROM l, ", keys),
-             ("uuid", "bytea", "text"), b")"),
-            (text(", gh AS (DELETE FROM {} USING l WHERE id IN (SELECT * FROM ", heads),
-             ("uuid",), b"))"),
             (
-                text(", h AS (INSERT INTO {} AS h (id, version, state) SELECT v.* "
-                     "FROM l, ", heads),
+                text(
+                    ", gk AS (DELETE FROM {} USING l WHERE id IN (SELECT * FROM ", keys
+                ),
+                ("uuid",),
+                b"))",
+            ),
+            (
+                text(
+                    ", k AS (INSERT INTO {} (id, wrapped, kek) SELECT v.* FROM l, ",
+                    keys,
+                ),
+                ("uuid", "bytea", "text"),
+                b")",
+            ),
+            (
+                text(
+                    ", gh AS (DELETE FROM {} USING l WHERE id IN (SELECT * FROM ", heads
+                ),
+                ("uuid",),
+                b"))",
+            ),
+            (
+                text(
+                    ", h AS (INSERT INTO {} AS h (id, version, state) SELECT v.* "
+                    "FROM l, ",
+                    heads,
+                ),
                 ("uuid", "bigint", "bytea"),
                 b" ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, "
                 b"state = EXCLUDED.state WHERE h.version < EXCLUDED.version)",
             ),
             (
-                text(", n AS (SELECT pg_notify({}, '') FROM l) INSERT INTO {} "
-                     "(originator_id, originator_version, topic, state) SELECT v.* "
-                     "FROM n, ", Literal(channel), events),
+                text(
+                    ", n AS (SELECT pg_notify({}, '') FROM l) INSERT INTO {} "
+                    "(originator_id, originator_version, topic, state) SELECT v.* "
+                    "FROM n, ",
+                    Literal(channel),
+                    events,
+                ),
                 ("uuid", "bigint", "text", "bytea"),
                 b" RETURNING notification_id",
             ),
@@ -336,7 +359,11 @@ class SaveStatement:
     ) -> tuple[bytes, list[Any], bool]:
         """The statement's text, its parameters, and whether to prepare it."""
         parts: tuple[Sequence[Sequence[Any]], ...] = (
-            [(i,) for i in gone_keys], keys, [(i,) for i in gone_heads], heads, events,
+            [(i,) for i in gone_keys],
+            keys,
+            [(i,) for i in gone_heads],
+            heads,
+            events,
         )
         params: list[Any] = [lock_timeout]
         small = max(len(rows) for rows in parts) <= self._SCALARS_UP_TO
@@ -419,7 +446,9 @@ class KeptConnections:
     def __init__(self, datastore: PostgresDatastore, *, limit: int) -> None:
         self._datastore = datastore
         self._connect_kwargs = {
-            key: val for key, val in datastore.pool.kwargs.items() if key != "row_factory"
+            key: val
+            for key, val in datastore.pool.kwargs.items()
+            if key != "row_factory"
         }
         self._idle: collections.deque[psycopg.Connection[Any]] = collections.deque()
         self._opened = 0
@@ -497,11 +526,15 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
         )
         # The base class's SET LOCAL lock_timeout and LOCK TABLE, composed once.
         self._lock_statements = [s.as_bytes(None) for s in self.lock_table_statements]
-        self._notify = SQL("NOTIFY {}").format(Identifier(self.channel_name)).as_bytes(None)
+        self._notify = (
+            SQL("NOTIFY {}").format(Identifier(self.channel_name)).as_bytes(None)
+        )
         self._insert_stored = RowsInsert(
             SQL(
                 "INSERT INTO {}.{} (originator_id, originator_version, topic, state)"
-            ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name)),
+            ).format(
+                Identifier(self.datastore.schema), Identifier(self.events_table_name)
+            ),
             "(%b, %b, %b, %b)",
             "RETURNING notification_id",
         )
@@ -562,7 +595,8 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                 "PERFORM set_config('lock_timeout', p_timeout, true); "
                 "LOCK TABLE {events} IN EXCLUSIVE MODE; END $body$"
             ).format(
-                lock=lock, events=Identifier(self.datastore.schema, self.events_table_name)
+                lock=lock,
+                events=Identifier(self.datastore.schema, self.events_table_name),
             )
         )
         self._save = SaveStatement(
@@ -692,9 +726,10 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                 for e in events
             ],
         )
-        with self._writer.connection() as conn, conn.cursor(
-            row_factory=tuple_row
-        ) as curs:
+        with (
+            self._writer.connection() as conn,
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
             try:
                 curs.execute(text, params, prepare=prepare)
                 return [row[0] for row in curs.fetchall()]
@@ -790,7 +825,10 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
     @retry((InterfaceError, OperationalError), max_attempts=3, wait=0.1)
     def select_head(self, aggregate_id: UUID) -> HeadRow | None:
         """An aggregate's head with its data key, in one query; None if it has none."""
-        with self.readers.connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+        with (
+            self.readers.connection() as conn,
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
             curs.execute(self._select_head, (aggregate_id,), prepare=True)
             return _head_row(curs.fetchone())
 
@@ -924,7 +962,9 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
     ) -> None:
         super().__init__(datastore, events_table_name)
         self._select_head = (
-            _SELECT_HEAD.format(events=events_table_name, heads=HEADS_TABLE, keys=KEYS_TABLE)
+            _SELECT_HEAD.format(
+                events=events_table_name, heads=HEADS_TABLE, keys=KEYS_TABLE
+            )
             + "?"
         )
 

@@ -69,7 +69,7 @@ def parse_url(url: str) -> tuple[Backend, dict[str, str]]:
     if scheme in {"postgresql", "postgres"}:
         try:
             params = conninfo_to_dict("postgresql://" + rest)
-        except Exception:
+        except Exception:  # noqa: BLE001 - any parse failure is a bad URL
             msg = "invalid database URL: not a PostgreSQL connection URI"
             raise ValidationError(msg) from None
         return "postgres", {
@@ -152,7 +152,10 @@ class StrongroomApplication(Application[UUID]):
             except (sqlite3.OperationalError, OperationalError) as exc:
                 # Openers racing on a fresh SQLite file: the loser of the switch to
                 # WAL is told "database is locked" at once (no busy wait there).
-                if "database is locked" not in str(exc) or attempt == _OPEN_ATTEMPTS - 1:
+                if (
+                    "database is locked" not in str(exc)
+                    or attempt == _OPEN_ATTEMPTS - 1
+                ):
                     raise
                 factory = getattr(self, "factory", None)
                 if factory is not None:

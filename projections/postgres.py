@@ -104,7 +104,9 @@ class _Transaction:
         return None if record is None else _row(record)
 
     def bump(self, ns_key: str, status: str, delta: int) -> None:
-        self._curs.execute(self._view.bump_count, (ns_key, str(status), delta), prepare=True)
+        self._curs.execute(
+            self._view.bump_count, (ns_key, str(status), delta), prepare=True
+        )
 
     def put_rows(self, rows: Sequence[Row]) -> None:
         self._curs.executemany(self._view.upsert_row, [_params(row) for row in rows])
@@ -117,7 +119,9 @@ class _Transaction:
         # cost of one INSERT per row.
         with self._curs.copy(self._view.copy_audit) as copy:
             for r in rows:
-                copy.write_row((r.position, r.secret_id, r.action, r.actor, r.at, r.version))
+                copy.write_row(
+                    (r.position, r.secret_id, r.action, r.actor, r.at, r.version)
+                )
 
     def add_names(self, names: Sequence[tuple[UUID, str, str | None]]) -> None:
         self._curs.executemany(self._view.insert_name, names)
@@ -189,7 +193,9 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
             columns,
             SQL(", ").join(SQL("%s") for _ in _ROW_COLUMNS),
             columns,
-            SQL(", ").join(SQL("EXCLUDED.{}").format(Identifier(c)) for c in _ROW_COLUMNS),
+            SQL(", ").join(
+                SQL("EXCLUDED.{}").format(Identifier(c)) for c in _ROW_COLUMNS
+            ),
         )
         self.bump_count = SQL(
             "INSERT INTO {0}.{1} (ns_key, status, n) VALUES (%s, %s, %s)"
@@ -208,10 +214,12 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
             " SET notification_id = EXCLUDED.notification_id"
             " WHERE {0}.{1}.notification_id < %s RETURNING notification_id"
         ).format(schema, tracking)
-        self.select_rows = SQL("SELECT {} FROM {}.{} WHERE ").format(columns, schema, listing)
-        self.select_counts = SQL("SELECT ns_key, status, n FROM {}.{} WHERE n <> 0").format(
-            schema, counts
+        self.select_rows = SQL("SELECT {} FROM {}.{} WHERE ").format(
+            columns, schema, listing
         )
+        self.select_counts = SQL(
+            "SELECT ns_key, status, n FROM {}.{} WHERE n <> 0"
+        ).format(schema, counts)
         self.select_expiry = SQL(
             "SELECT count(*) FILTER (WHERE expires_at <= %s) AS expired,"
             " count(*) FILTER (WHERE expires_at > %s AND expires_at <= %s) AS soon"
@@ -237,9 +245,9 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
                 for table in (LISTING, COUNTS, AUDIT, NAMES, EXPIRY)
             )
         ]
-        self.delete_tracking = SQL("DELETE FROM {}.{} WHERE application_name = %s").format(
-            schema, tracking
-        )
+        self.delete_tracking = SQL(
+            "DELETE FROM {}.{} WHERE application_name = %s"
+        ).format(schema, tracking)
         # Composed once: composing a statement on every execute cost more than running it.
         for name in (
             "select_row",
@@ -299,8 +307,10 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
         if after is not None:
             clauses.append(SQL("(ns_key, name) > (%s, %s)"))
             params += list(after)
-        query = self.select_rows + SQL(" AND ").join(clauses) + SQL(
-            " ORDER BY ns_key, name LIMIT %s"
+        query = (
+            self.select_rows
+            + SQL(" AND ").join(clauses)
+            + SQL(" ORDER BY ns_key, name LIMIT %s")
         )
         params.append(limit)
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -384,4 +394,3 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
             Identifier(self.datastore.schema),
             Identifier(LISTING),
         )
-

@@ -127,9 +127,11 @@ class ViewTransaction(Protocol):
     """Row access inside one view transaction (a batch's writes, once per kind)."""
 
     def get_row(self, secret_id: UUID) -> Row | None:
+        """The secret's row as of this batch, or None."""
         """The listing row of a secret, if any."""
 
     def bump(self, ns_key: str, status: str, delta: int) -> None:
+        """Change a namespace's count of secrets in ``status``."""
         """Add ``delta`` to a counter."""
 
     def put_rows(self, rows: Sequence[Row]) -> None:
@@ -159,29 +161,36 @@ class BatchWrites:
         self._names: list[tuple[UUID, str, str | None]] = []
 
     def get_row(self, secret_id: UUID) -> Row | None:
+        """The secret's row as of this batch, or None."""
         if secret_id not in self._rows:
             self._rows[secret_id] = self._txn.get_row(secret_id)
         return self._rows[secret_id]
 
     def known_new(self, secret_id: UUID) -> None:
+        """Note that a secret starts in this batch."""
         # A Created event starts its secret's stream: there is no row to read.
         self._rows.setdefault(secret_id, None)
 
     def put_row(self, row: Row) -> None:
+        """Replace a secret's row at flush."""
         self._rows[row.id] = row
         self._dirty[row.id] = row
 
     def bump(self, ns_key: str, status: str, delta: int) -> None:
+        """Change a namespace's count of secrets in ``status``."""
         key = (ns_key, str(status))
         self._counts[key] = self._counts.get(key, 0) + delta
 
     def add_audit(self, row: AuditRow) -> None:
+        """Record an audit row at flush."""
         self._audits.append(row)
 
     def add_name(self, secret_id: UUID, name: str, namespace: str | None) -> None:
+        """Record a secret's name at flush."""
         self._names.append((secret_id, name, namespace))
 
     def flush(self) -> None:
+        """Write what the batch changed."""
         if self._names:
             self._txn.add_names(self._names)
         if self._audits:
@@ -203,7 +212,9 @@ class SecretsView(TrackingRecorder):
         """A transaction that first claims ``first_id..tracking`` (else IntegrityError)."""
 
     @abstractmethod
-    def list_rows(self, filters: ListFilter, after: tuple[str, str] | None, limit: int) -> list[Row]:
+    def list_rows(
+        self, filters: ListFilter, after: tuple[str, str] | None, limit: int
+    ) -> list[Row]:
         """Rows in ``(namespace NULLS FIRST, name)`` order after a keyset cursor."""
 
     @abstractmethod
@@ -211,7 +222,9 @@ class SecretsView(TrackingRecorder):
         """Counters and expiry counts (of one namespace, or of the whole store)."""
 
     @abstractmethod
-    def audit_rows(self, filters: AuditFilter, after: int, limit: int) -> list[tuple[AuditRow, str | None, str | None]]:
+    def audit_rows(
+        self, filters: AuditFilter, after: int, limit: int
+    ) -> list[tuple[AuditRow, str | None, str | None]]:
         """Audit rows with their secret's name and namespace, in log order."""
 
     @abstractmethod
@@ -328,7 +341,9 @@ def _next_row(before: Row | None, item: Any) -> Row | None:
         row.version = item.value_version
     elif isinstance(item, Secret.MetadataChanged):
         for key, val in item.changes.items():
-            setattr(row, key, sorted(val or ()) if key in {"allowed_apps", "envs"} else val)
+            setattr(
+                row, key, sorted(val or ()) if key in {"allowed_apps", "envs"} else val
+            )
         row.tags = dict(row.tags or {})
     elif isinstance(item, Secret.Revoked):
         row.status = Status.REVOKED

@@ -139,7 +139,8 @@ class _Transaction:
         )
 
         self._c.executemany(
-            "DELETE FROM strongroom_expiry WHERE id = ?", [(row.id.hex,) for row in rows]
+            "DELETE FROM strongroom_expiry WHERE id = ?",
+            [(row.id.hex,) for row in rows],
         )
         self._c.executemany(
             "INSERT INTO strongroom_expiry (id, ns_key, expires_at) VALUES (?, ?, ?)",
@@ -212,7 +213,9 @@ class SQLiteSecretsView(SQLiteTrackingRecorder, SecretsView):
             clauses.append("substr(name, 1, ?) = ?")
             params += [len(filters.prefix), filters.prefix]
         if filters.app is not None:
-            clauses.append("EXISTS (SELECT 1 FROM json_each(allowed_apps) WHERE value = ?)")
+            clauses.append(
+                "EXISTS (SELECT 1 FROM json_each(allowed_apps) WHERE value = ?)"
+            )
             params.append(filters.app)
         if filters.env is not None:
             clauses.append("EXISTS (SELECT 1 FROM json_each(envs) WHERE value = ?)")
@@ -277,7 +280,10 @@ class SQLiteSecretsView(SQLiteTrackingRecorder, SecretsView):
             (" AND a.actor = ?", filters.actor),
             (" AND n.namespace = ?", filters.namespace),
             (" AND a.action = ?", filters.action),
-            (" AND a.secret_id = ?", filters.secret_id.hex if filters.secret_id else None),
+            (
+                " AND a.secret_id = ?",
+                filters.secret_id.hex if filters.secret_id else None,
+            ),
         ):
             if value is not None:
                 query += clause
@@ -309,7 +315,9 @@ class SQLiteSecretsView(SQLiteTrackingRecorder, SecretsView):
     def reset(self, application_name: str) -> None:
         """Empty every read model and the tracking record, in one transaction."""
         with self.datastore.transaction(commit=True) as c:
-            c.execute("DELETE FROM tracking WHERE application_name = ?", (application_name,))
+            c.execute(
+                "DELETE FROM tracking WHERE application_name = ?", (application_name,)
+            )
             for table in (
                 "strongroom_listing",
                 "strongroom_counts",

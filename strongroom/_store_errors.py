@@ -20,7 +20,9 @@ from strongroom.infrastructure.recorders import CommitOutcomeUnknown
 
 C = TypeVar("C", bound=type)
 
-_UNAVAILABLE = "the database is unavailable: it could not be reached, or dropped the connection"
+_UNAVAILABLE = (
+    "the database is unavailable: it could not be reached, or dropped the connection"
+)
 _UNKNOWN = (
     "the connection was lost while the write was committing: it may or may not have "
     "been made; retry with the same request_id to find out without writing twice"

@@ -331,7 +331,7 @@ class _BodyLimit:
 # ------------------------------------------------------------------ the app
 
 
-def create_app(sm: SecretsManager) -> FastAPI:
+def create_app(sm: SecretsManager) -> FastAPI:  # noqa: PLR0915 - the routes, in order
     """The ASGI application serving ``sm``."""
     app = FastAPI(
         title="strongroom",
@@ -798,9 +798,7 @@ def create_app(sm: SecretsManager) -> FastAPI:
     KeysWrite = Annotated[ApiToken, Depends(bearer("keys:write"))]
     # Any id but one holding a line break: the route's path pattern stops there
     # (an id of a lone "\n" would reach the handler as ""). The library takes all.
-    KeyIdParam = Annotated[
-        str, Path(min_length=1, max_length=255, pattern=r"^[^\n]+$")
-    ]
+    KeyIdParam = Annotated[str, Path(min_length=1, max_length=255, pattern=r"^[^\n]+$")]
 
     @app.get("/api/v1/keys/{key_id:path}", response_model=KeyOut, responses=errors)
     async def get_key(token: KeysRead, key_id: KeyIdParam) -> KeyOut:

@@ -19,6 +19,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from strongroom._store_errors import translate_store_errors
 from strongroom.domain import validation as check
 from strongroom.domain.errors import (
     DecryptionError,
@@ -34,7 +35,6 @@ from strongroom.infrastructure.recorders import (
     KeyIndexChange,
     KeyStoreRecorder,
 )
-from strongroom._store_errors import translate_store_errors
 
 if TYPE_CHECKING:
     from strongroom.infrastructure.keys import KeyRing

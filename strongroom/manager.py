@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
-from itertools import islice
-from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -16,9 +16,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
+from strongroom._store_errors import translate_store_errors
 from strongroom.domain import validation as check
 from strongroom.domain.errors import (
     AccessDeniedError,
+    ConflictError,
     NameReservedError,
     SecretDeletedError,
     SecretExistsError,
@@ -28,7 +30,6 @@ from strongroom.domain.errors import (
     StrongroomError,
     ValidationError,
     VersionConflictError,
-    ConflictError,
     describe,
 )
 from strongroom.domain.reads import Reveal
@@ -60,7 +61,7 @@ from strongroom.infrastructure.master_key import MasterKeyProvider, as_provider
 from strongroom.infrastructure.recorders import KeyChange
 from strongroom.infrastructure.store import StrongroomApplication, parse_url
 from strongroom.keys import KeyAPI
-from strongroom.tokens import TokenAPI
+from strongroom.projections.postgres import PostgresSecretsView
 from strongroom.projections.runner import CatchUp
 from strongroom.projections.secrets import (
     ACTIONS,
@@ -74,8 +75,9 @@ from strongroom.projections.secrets import (
     encode_cursor,
     iter_audit,
 )
+from strongroom.projections.sqlite import SQLiteSecretsView
 from strongroom.settings import Settings
-from strongroom._store_errors import translate_store_errors
+from strongroom.tokens import TokenAPI
 
 T = TypeVar("T")
 
@@ -168,14 +170,7 @@ class SecretsManager:
             else [as_provider(key) for key in previous_master_keys]
         )
         view_class: type[SecretsView]
-        if backend == "postgres":
-            from strongroom.projections.postgres import PostgresSecretsView
-
-            view_class = PostgresSecretsView
-        else:
-            from strongroom.projections.sqlite import SQLiteSecretsView
-
-            view_class = SQLiteSecretsView
+        view_class = PostgresSecretsView if backend == "postgres" else SQLiteSecretsView
         app = StrongroomApplication(
             env, master_key=kek, previous_master_keys=previous, views=[view_class]
         )
@@ -243,7 +238,9 @@ class SecretsManager:
             tags=tags,
         )
         request = self._request(request_id, "create", namespace, name, fields)
-        return self._create_answering(name, namespace, fields, self._who(actor), request)
+        return self._create_answering(
+            name, namespace, fields, self._who(actor), request
+        )
 
     def _create_answering(
         self,
@@ -289,7 +286,10 @@ class SecretsManager:
             except IntegrityError:
                 existing = self._lookup(name, namespace)
                 if isinstance(existing, Tombstone):
-                    msg = f"the name {describe(name, namespace)} belonged to a deleted secret and stays reserved"
+                    msg = (
+                        f"the name {describe(name, namespace)} belonged to a deleted "
+                        "secret and stays reserved"
+                    )
                     raise NameReservedError(msg) from None
                 msg = f"secret {describe(name, namespace)} already exists"
                 raise SecretExistsError(msg) from None
@@ -339,8 +339,8 @@ class SecretsManager:
         key_changes: list[KeyChange] = []
         names: set[str] = set()
         with self._keys.operation(), ExitStack() as staged:
-            for name, value in batch:
-                name = check.check_name(name)
+            for given, value in batch:
+                name = check.check_name(given)
                 if name in names:
                     msg = f"secret {describe(name, namespace)} is given twice"
                     raise SecretExistsError(msg)
@@ -370,7 +370,12 @@ class SecretsManager:
     ) -> tuple[Secret, NameReservation]:
         """A new secret and the first event of its name's reservation stream."""
         secret = Secret.create(
-            secret_id=new_id(), at=at, name=name, namespace=namespace, actor=actor, **fields
+            secret_id=new_id(),
+            at=at,
+            name=name,
+            namespace=namespace,
+            actor=actor,
+            **fields,
         )
         reservation = NameReservation.reserve(
             reservation_id=self._keys.name_reservation_id(namespace, name),
@@ -707,7 +712,10 @@ class SecretsManager:
             return None
         first = events[0]
         assert isinstance(first, RequestReceipt.Created)
-        if (first.operation, first.fingerprint) != (request.operation, request.fingerprint):
+        if (first.operation, first.fingerprint) != (
+            request.operation,
+            request.fingerprint,
+        ):
             msg = "the request id was already used with other arguments"
             raise ConflictError(msg)
         return first
@@ -733,7 +741,9 @@ class SecretsManager:
         with self._keys.operation():
             found = self._load(receipt.secret_id)
         if not isinstance(found, Secret):
-            msg = f"the secret this request wrote ({receipt.secret_id}) was deleted since"
+            msg = (
+                f"the secret this request wrote ({receipt.secret_id}) was deleted since"
+            )
             raise SecretDeletedError(msg)
         return found.info(_now())
 
@@ -1099,7 +1109,11 @@ class SecretsManager:
         if not full:
             row = self._app.recorder.select_head(secret_id)  # type: ignore[attr-defined]
             # No head, a stale one or a shredded one: the stream says what happened.
-            if row is not None and row.key is not None and row.version == row.last_version:
+            if (
+                row is not None
+                and row.key is not None
+                and row.version == row.last_version
+            ):
                 self._keys.preload(secret_id, row.key)
                 head = self._app.shredding_mapper.open_head(
                     secret_id, row.version, row.state

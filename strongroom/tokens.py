@@ -18,10 +18,10 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 
+from strongroom._store_errors import translate_store_errors
 from strongroom.domain import validation as check
 from strongroom.domain.errors import ValidationError
 from strongroom.domain.tokens import SCOPES, ApiToken
-from strongroom._store_errors import translate_store_errors
 
 if TYPE_CHECKING:
     from strongroom.infrastructure.store import StrongroomApplication

@@ -79,7 +79,9 @@ def store_url(backend: str, request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def other_store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+def other_store_url(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> str:
     """A second fresh store of the backend under test (import targets, copies)."""
     if backend == "sqlite":
         return "sqlite:///" + str(tmp_path / "other" / "strongroom.db")

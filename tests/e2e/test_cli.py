@@ -20,7 +20,9 @@ def test_put_then_reveal_prints_the_raw_value_when_piped(home: Path) -> None:
     assert (code, out) == (0, "hunter2")
 
 
-def test_embedded_default_generates_a_private_master_key_when_first_used(home: Path) -> None:
+def test_embedded_default_generates_a_private_master_key_when_first_used(
+    home: Path,
+) -> None:
     code, _, err = invoke("put", "x", stdin="v")
 
     assert code == 0
@@ -45,7 +47,9 @@ def test_json_output_is_one_document_when_json_is_given(home: Path) -> None:
     assert json.loads(out)["total"] == 1
 
 
-def test_exit_codes_follow_the_documented_table_when_operations_fail(home: Path) -> None:
+def test_exit_codes_follow_the_documented_table_when_operations_fail(
+    home: Path,
+) -> None:
     assert invoke("reveal", "missing")[0] == 3
     invoke("create", "svc", stdin="v")
     assert invoke("create", "svc", stdin="v")[0] == 4
@@ -86,6 +90,7 @@ def test_rollback_and_history_tell_what_happened(home: Path) -> None:
 
     assert invoke("rollback", "cfg", "1")[0] == 0
     code, out, _ = invoke("reveal", "cfg")
+    assert code == 0
     assert json.loads(out) == {"a": 1}
     code, out, _ = invoke("history", "cfg", "--json")
     entries = json.loads(out)
@@ -99,7 +104,12 @@ def test_a_real_subprocess_session_shreds_the_value(tmp_path: Path) -> None:
 
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*exe, *args], input=stdin, capture_output=True, text=True, env=env, check=False
+            [*exe, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
         )
 
     assert run("put", "demo/token", stdin="s3cr3t").returncode == 0

@@ -24,7 +24,7 @@ def test_patch_merges_json_and_update_changes_only_what_is_given_when_used(
         2,
     )
     assert invoke("update", "flags")[0] == 2
-    code, _, err = invoke(
+    code, _, _ = invoke(
         "update", "flags", "--description", "x", "--expected-version", "1"
     )
     assert code == 4

@@ -337,7 +337,9 @@ def test_strongroom_serve_answers_the_contract_when_run_as_a_process(
         server.terminate()
         _, err = server.communicate(timeout=30)
     assert b"over-http" not in err
-    lines = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    lines = [
+        json.loads(line) for line in err.decode().splitlines() if line.startswith("{")
+    ]
     assert {"method": "POST", "path": API, "status": 201} in [
         {k: line[k] for k in ("method", "path", "status")} for line in lines
     ]

@@ -14,7 +14,17 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_wheel_installs_the_mapped_packages_when_built(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(dist),
+            str(ROOT),
+        ],
         check=True,
         capture_output=True,
     )
@@ -29,8 +39,14 @@ def test_wheel_installs_the_mapped_packages_when_built(tmp_path: Path) -> None:
     )
     # Dependencies come from the test environment; strongroom itself only from the wheel.
     site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True,
+        [
+            str(python),
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     (Path(site) / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     script = (
@@ -44,6 +60,10 @@ def test_wheel_installs_the_mapped_packages_when_built(tmp_path: Path) -> None:
         "print('ok')\n"
     )
     result = subprocess.run(
-        [str(python), "-I", "-c", script], capture_output=True, text=True, cwd=tmp_path, check=False
+        [str(python), "-I", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
     )
     assert result.stdout.strip() == "ok", result.stderr

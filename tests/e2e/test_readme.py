@@ -71,5 +71,6 @@ def test_readme_http_walkthrough_runs_against_a_real_server_when_executed(
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert '"value":"sk_live_123"' in out
-    assert '"action":"revealed"' in out and '"actor":"token:billing"' in out
+    assert '"action":"revealed"' in out
+    assert '"actor":"token:billing"' in out
     assert "403\n" in out

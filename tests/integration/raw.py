@@ -12,7 +12,9 @@ def sqlite_path(url: str) -> str:
     return url.removeprefix("sqlite:///")
 
 
-def query(url: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+def query(
+    url: str, statement: str, params: tuple[Any, ...] = ()
+) -> list[tuple[Any, ...]]:
     """Run one statement (``?`` placeholders) against the store and return its rows."""
     if url.startswith("sqlite"):
         with sqlite3.connect(sqlite_path(url)) as conn:

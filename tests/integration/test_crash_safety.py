@@ -90,7 +90,7 @@ def test_nothing_acknowledged_is_lost_when_writers_are_killed_at_random(
     for run in range(KILLS):
         log = tmp_path / f"run-{run}.log"
         log.touch()
-        child = subprocess.Popen(  # noqa: S603 - our own script
+        child = subprocess.Popen(
             [sys.executable, str(CHILD), store_url, str(run), str(log)], env=env
         )
         deadline = time.monotonic() + 60

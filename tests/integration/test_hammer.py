@@ -65,7 +65,9 @@ def _hammer(url: str, proc: int, start: Any, results: Any) -> None:
                         sm.put(name, {"put by": me})
                     elif op == 2:
                         current = sm.get(name).version
-                        sm.update(name, value={"updated by": me}, expected_version=current)
+                        sm.update(
+                            name, value={"updated by": me}, expected_version=current
+                        )
                     elif op == 3:
                         sm.patch(name, {me: 1})
                     elif op == 4 and rng.random() < 0.1:
@@ -88,7 +90,7 @@ def _hammer(url: str, proc: int, start: Any, results: Any) -> None:
                         patched[me] = patched.get(me, 0) + 1
                 except EXPECTED:
                     pass
-                except Exception as exc:  # noqa: BLE001 - reported to the test
+                except Exception as exc:
                     unexpected.append(f"{type(exc).__name__}: {exc}")
                 operations += 1
 

@@ -177,9 +177,11 @@ def test_export_then_import_reproduces_the_store_when_the_target_is_empty(
         assert target.keys.get_secret(_id(12)) == _secret(12)
         assert target.keys.delete_secret(_id(12)) is True
     # The reservations are in the target's event log, not only in its index.
-    with SecretsManager.open(other_store_url, master_key=bytes(range(32))) as reopened:
-        with pytest.raises(KeyReusedError):
-            reopened.keys.set_secret(_id(11), "again")
+    with (
+        SecretsManager.open(other_store_url, master_key=bytes(range(32))) as reopened,
+        pytest.raises(KeyReusedError),
+    ):
+        reopened.keys.set_secret(_id(11), "again")
     events = query(other_store_url, "SELECT count(*) FROM strongroom_events")[0][0]
     assert events >= COUNT
 

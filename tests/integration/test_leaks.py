@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.traceback import Traceback
 
 from strongroom import SecretsManager, StrongroomError
-
 from tests.conftest import MASTER_KEY
+
 from .raw import query
 
 LOGGERS = ("strongroom", "eventsourcing", "psycopg")
@@ -40,7 +40,10 @@ def _rendered(exc: BaseException) -> str:
 
 def _all_stored_bytes(url: str) -> bytes:
     if url.startswith("sqlite"):
-        tables = [r[0] for r in query(url, "SELECT name FROM sqlite_master WHERE type = 'table'")]
+        tables = [
+            r[0]
+            for r in query(url, "SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
     else:
         tables = [
             r[0]
@@ -55,7 +58,11 @@ def _all_stored_bytes(url: str) -> bytes:
     for table in tables:
         for row in query(url, f'SELECT * FROM "{table}"'):
             for cell in row:
-                out += bytes(cell) if isinstance(cell, (bytes, memoryview)) else repr(cell).encode()
+                out += (
+                    bytes(cell)
+                    if isinstance(cell, (bytes, memoryview))
+                    else repr(cell).encode()
+                )
                 out += b"\x00"
     return bytes(out)
 
@@ -100,7 +107,9 @@ def test_no_value_or_key_leaks_anywhere_when_a_lifecycle_and_its_errors_run(
         expect_error(lambda: sm.create("bad", {"x": {canary}}))  # not JSON
         sm.create("str-secret", canary + "-str")
         expect_error(lambda: sm.patch("str-secret", {"a": canary}))
-        expect_error(lambda: sm.update("svc", value=values["plain"], expected_version=99))
+        expect_error(
+            lambda: sm.update("svc", value=values["plain"], expected_version=99)
+        )
         sm.create("other", canary + "-other", request_id="r")
         expect_error(lambda: sm.create("other", canary + "-changed", request_id="r"))
         list(sm.list().items)
@@ -119,7 +128,7 @@ def test_no_value_or_key_leaks_anywhere_when_a_lifecycle_and_its_errors_run(
     for text in seen:
         assert canary not in text
         assert MASTER_KEY.hex() not in text
-    with pytest.raises(Exception) as refused:  # noqa: PT011 - any refusal will do
+    with pytest.raises(Exception) as refused:
         pickle.dumps(sm)
     assert canary not in str(refused.value)
     assert canary.encode() not in pickle.dumps(info)

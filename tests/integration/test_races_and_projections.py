@@ -252,7 +252,9 @@ def test_opening_survives_losing_the_sqlite_wal_switch_race_when_it_happens(
             raise sqlite3.OperationalError("database is locked")
         return real(self)
 
-    monkeypatch.setattr(SQLiteConnectionPool, "_create_connection", lose_the_first_switch)
+    monkeypatch.setattr(
+        SQLiteConnectionPool, "_create_connection", lose_the_first_switch
+    )
     with SecretsManager.open(sqlite_url, master_key=MASTER_KEY) as sm:
         sm.create("a", "v")
         assert sm.reveal("a") == "v"

@@ -35,7 +35,9 @@ ADMIN_URL = os.environ.get("STRONGROOM_TEST_POSTGRES_URL") or (
 )
 
 
-class TestSQLiteKeyStoreRecorder(es_tests.ApplicationRecorderTestCase[SQLiteKeyStoreRecorder]):
+class TestSQLiteKeyStoreRecorder(
+    es_tests.ApplicationRecorderTestCase[SQLiteKeyStoreRecorder]
+):
     """eventsourcing's ApplicationRecorderTestCase against the SQLite recorder."""
 
     def setUp(self) -> None:
@@ -59,14 +61,18 @@ class TestSQLiteKeyStoreRecorder(es_tests.ApplicationRecorderTestCase[SQLiteKeyS
 
 
 @pytest.mark.usefixtures("postgres_admin_url")
-class TestPostgresKeyStoreRecorder(es_tests.ApplicationRecorderTestCase[PostgresKeyStoreRecorder]):
+class TestPostgresKeyStoreRecorder(
+    es_tests.ApplicationRecorderTestCase[PostgresKeyStoreRecorder]
+):
     """eventsourcing's ApplicationRecorderTestCase against the PostgreSQL recorder."""
 
     def setUp(self) -> None:
         self._threads = set(threading.enumerate())
         self.dbname = f"strongroom_es_{secrets.token_hex(6)}"
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.dbname)))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.dbname))
+            )
         parts = urlsplit(ADMIN_URL)
         self.datastore = PostgresDatastore(
             dbname=self.dbname,

@@ -19,9 +19,13 @@ from .raw import query
 def test_a_retried_create_answers_the_first_secret_when_the_request_id_repeats(
     sm: SecretsManager,
 ) -> None:
-    first = sm.create("db/password", "s3cret", tags={"tier": "gold"}, request_id="req-1")
+    first = sm.create(
+        "db/password", "s3cret", tags={"tier": "gold"}, request_id="req-1"
+    )
 
-    again = sm.create("db/password", "s3cret", tags={"tier": "gold"}, request_id="req-1")
+    again = sm.create(
+        "db/password", "s3cret", tags={"tier": "gold"}, request_id="req-1"
+    )
 
     assert (again.id, again.version) == (first.id, 1)
     assert [v.version for v in sm.versions("db/password")] == [1]
@@ -59,7 +63,9 @@ def test_a_retried_put_adds_one_version_when_the_request_id_repeats(
     assert sm.reveal("svc") == "v2"
     sm.put("svc", "v3")
     # Answered from the receipt: the request's secret as it is now.
-    assert sm.put("svc", "v2", description="rotated", request_id="rotate-7").version == 3
+    assert (
+        sm.put("svc", "v2", description="rotated", request_id="rotate-7").version == 3
+    )
 
 
 def test_a_retried_update_changes_nothing_again_when_the_request_id_repeats(
@@ -111,7 +117,7 @@ def test_concurrent_retries_of_one_request_write_once_when_they_race(
         barrier.wait()
         try:
             results.append(sm.put("raced", "value", request_id="race-1").id)
-        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+        except Exception as exc:
             results.append(exc)
 
     threads = [threading.Thread(target=retry) for _ in range(6)]

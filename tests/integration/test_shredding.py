@@ -26,7 +26,9 @@ def _event_rows(url: str) -> int:
     return query(url, "SELECT count(*) FROM strongroom_events")[0][0]
 
 
-def test_create_writes_one_key_row_when_it_succeeds(sm: SecretsManager, store_url: str) -> None:
+def test_create_writes_one_key_row_when_it_succeeds(
+    sm: SecretsManager, store_url: str
+) -> None:
     before = _key_rows(store_url)
 
     sm.create("svc", "v")
@@ -64,7 +66,10 @@ def test_no_key_row_remains_when_the_events_fail_to_insert(
         query(store_url, "DROP TRIGGER fail_insert ON strongroom_events")
     monkeypatch.undo()
 
-    assert (_key_rows(store_url), _event_rows(store_url)) == (keys_before, events_before)
+    assert (_key_rows(store_url), _event_rows(store_url)) == (
+        keys_before,
+        events_before,
+    )
     assert sm.exists("second") is False
     assert sm.create("second", "v").version == 1
 
@@ -92,7 +97,9 @@ def test_delete_removes_the_key_row_and_leaves_placeholders(
 
     assert _key_rows(store_url) == keys - 1
     remaining = query(
-        store_url, "SELECT count(*) FROM strongroom_keys WHERE id = ?", (id_param(store_url, secret.id),)
+        store_url,
+        "SELECT count(*) FROM strongroom_keys WHERE id = ?",
+        (id_param(store_url, secret.id),),
     )
     assert remaining == [(0,)]
     with sm._keys.operation():
@@ -124,7 +131,9 @@ def test_a_bit_flipped_state_fails_authentication_when_read(
 ) -> None:
     secret = sm.create("svc", "v1")
     oid = id_param(store_url, secret.id)
-    (state,) = query(store_url, f"SELECT state FROM {table} WHERE {_WHERE[table]}", (oid,))[0]
+    (state,) = query(
+        store_url, f"SELECT state FROM {table} WHERE {_WHERE[table]}", (oid,)
+    )[0]
     flipped = bytearray(state)
     flipped[-1] ^= 0x01
     query(
@@ -166,7 +175,9 @@ def test_an_older_head_put_back_is_ignored_when_revealing(
 ) -> None:
     secret = sm.create("svc", "v1")
     oid = id_param(store_url, secret.id)
-    old = query(store_url, "SELECT version, state FROM strongroom_heads WHERE id = ?", (oid,))[0]
+    old = query(
+        store_url, "SELECT version, state FROM strongroom_heads WHERE id = ?", (oid,)
+    )[0]
     sm.update("svc", value="v2")
     sm.revoke("svc")
     query(
@@ -208,7 +219,9 @@ def test_a_key_row_copied_to_another_id_fails_to_unwrap(
     a = sm.create("a", "value-a")
     b = sm.create("b", "value-b")
     (wrapped,) = query(
-        store_url, "SELECT wrapped FROM strongroom_keys WHERE id = ?", (id_param(store_url, a.id),)
+        store_url,
+        "SELECT wrapped FROM strongroom_keys WHERE id = ?",
+        (id_param(store_url, a.id),),
     )[0]
     query(
         store_url,

@@ -41,7 +41,8 @@ class MemoryKeyStore:
     def initialise_store(
         self, store_key: KeyChange, available: Iterable[str]
     ) -> tuple[KeyRow, set[str]]:
-        assert store_key.wrapped is not None and store_key.kek is not None
+        assert store_key.wrapped is not None
+        assert store_key.kek is not None
         found = self.rows.setdefault(
             store_key.key_id, KeyRow(store_key.wrapped, store_key.kek)
         )
@@ -50,7 +51,8 @@ class MemoryKeyStore:
         return found, set(self.keks)
 
     def insert(self, change: KeyChange) -> None:
-        assert change.wrapped is not None and change.kek is not None
+        assert change.wrapped is not None
+        assert change.kek is not None
         self.rows[change.key_id] = KeyRow(change.wrapped, change.kek)
 
     def register_kek(self, kek: str) -> None:
@@ -133,8 +135,12 @@ def test_mapper_round_trips_and_seals_when_the_data_key_exists() -> None:
     store = MemoryKeyStore()
     mapper, keys = _mapper(store, new_key())
     secret = Secret.create(
-        secret_id=uuid4(), at=datetime.now(UTC), name="svc", namespace=None,
-        value="canary-value", actor="alice",
+        secret_id=uuid4(),
+        at=datetime.now(UTC),
+        name="svc",
+        namespace=None,
+        value="canary-value",
+        actor="alice",
     )
     data_key = new_key()
     store.insert(keys.wrap(secret.id, data_key))
@@ -206,20 +212,28 @@ def test_heads_round_trip_as_json_under_the_data_key_when_sealed() -> None:
     mapper, keys = _mapper(store, new_key())
     expiry = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
     secret = Secret.create(
-        secret_id=uuid4(), at=datetime.now(UTC), name="svc", namespace="team",
-        value={"password": "canary-value"}, actor="alice", expires_at=expiry,
+        secret_id=uuid4(),
+        at=datetime.now(UTC),
+        name="svc",
+        namespace="team",
+        value={"password": "canary-value"},
+        actor="alice",
+        expires_at=expiry,
         tags={"tier": "gold"},
     )
     store.insert(keys.wrap(secret.id, new_key()))
     head = Head.of(secret)
 
     sealed = mapper.seal_head(head)
-    assert b"canary-value" not in sealed and b"svc" not in sealed
+    assert b"canary-value" not in sealed
+    assert b"svc" not in sealed
     back = mapper.open_head(secret.id, secret.version, sealed)
     assert back is not None
     loaded = back.mutate(None)
     assert (loaded.value, loaded.expires_at, loaded.tags) == (
-        {"password": "canary-value"}, expiry, {"tier": "gold"},
+        {"password": "canary-value"},
+        expiry,
+        {"tier": "gold"},
     )
     assert loaded.modified_on == secret.modified_on
     # Bound to its position: the same bytes at another version fail to open.

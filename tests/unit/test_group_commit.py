@@ -33,7 +33,7 @@ def _submit_all(group: GroupCommit[int, int], items: list[int]) -> dict[int, obj
     def run(item: int) -> None:
         try:
             results[item] = group.submit(item)
-        except Exception as exc:  # noqa: BLE001 - collected
+        except Exception as exc:
             results[item] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in items]

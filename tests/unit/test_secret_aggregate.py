@@ -24,7 +24,12 @@ T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 def _secret() -> Secret:
     return Secret.create(
-        secret_id=uuid4(), at=T0, name="svc", namespace="team-a", value="v1", actor="alice"
+        secret_id=uuid4(),
+        at=T0,
+        name="svc",
+        namespace="team-a",
+        value="v1",
+        actor="alice",
     )
 
 
@@ -114,7 +119,9 @@ def test_reprs_never_show_the_value_when_printed() -> None:
     assert "svc" in repr(secret)
 
 
-def test_a_head_restores_the_current_state_without_the_version_log_when_loaded() -> None:
+def test_a_head_restores_the_current_state_without_the_version_log_when_loaded() -> (
+    None
+):
     secret = _secret()
     secret.change_value("v2", at=T0 + timedelta(seconds=1), actor="bob")
     secret.revoke(at=T0 + timedelta(seconds=2), actor="carol")

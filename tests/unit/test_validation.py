@@ -26,7 +26,9 @@ def test_names_are_accepted_exactly_when_they_follow_the_rule(name: str) -> None
             check.check_name(name)
 
 
-@pytest.mark.parametrize("value", ["", None, 1, ["x"], {"k": {1, 2}}, {1: "x"}, {"f": float("nan")}])
+@pytest.mark.parametrize(
+    "value", ["", None, 1, ["x"], {"k": {1, 2}}, {1: "x"}, {"f": float("nan")}]
+)
 def test_bad_values_are_rejected_when_not_a_str_or_json_object(value: object) -> None:
     with pytest.raises(ValidationError):
         check.check_value(value)
