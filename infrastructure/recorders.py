@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 from uuid import UUID
 
 import psycopg
@@ -48,7 +48,7 @@ from eventsourcing.sqlite import (
 from eventsourcing.utils import retry
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Composed, Identifier, Literal
+from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
 
 from strongroom.infrastructure.commit import GroupCommit
 
@@ -352,7 +352,7 @@ class SaveStatement:
         lock_timeout: str,
         *,
         gone_keys: Sequence[UUID],
-        keys: Sequence[tuple[UUID, bytes, str]],
+        keys: Sequence[tuple[UUID, bytes, str | None]],
         gone_heads: Sequence[UUID],
         heads: Sequence[tuple[UUID, int, bytes]],
         events: Sequence[tuple[Any, int, str, bytes]],
@@ -445,10 +445,10 @@ class KeptConnections:
 
     def __init__(self, datastore: PostgresDatastore, *, limit: int) -> None:
         self._datastore = datastore
+        pool_kwargs = datastore.pool.kwargs
+        assert isinstance(pool_kwargs, dict)
         self._connect_kwargs = {
-            key: val
-            for key, val in datastore.pool.kwargs.items()
-            if key != "row_factory"
+            key: val for key, val in pool_kwargs.items() if key != "row_factory"
         }
         self._idle: collections.deque[psycopg.Connection[Any]] = collections.deque()
         self._opened = 0
@@ -459,6 +459,7 @@ class KeptConnections:
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
         """A connection for the duration of one operation; errors as eventsourcing's."""
+        conn: psycopg.Connection[Any] | None
         try:
             conn = self._idle.pop()
         except IndexError:
@@ -525,7 +526,9 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
             retry_alone=lambda exc: not isinstance(exc, CommitOutcomeUnknown),
         )
         # The base class's SET LOCAL lock_timeout and LOCK TABLE, composed once.
-        self._lock_statements = [s.as_bytes(None) for s in self.lock_table_statements]
+        self._lock_statements = [
+            cast("Composable", s).as_bytes(None) for s in self.lock_table_statements
+        ]
         self._notify = (
             SQL("NOTIFY {}").format(Identifier(self.channel_name)).as_bytes(None)
         )
@@ -752,7 +755,9 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                         # queue on it hold no row locks another writer could want.
                         for statement in self._lock_statements:
                             curs.execute(statement, prepare=True)
-                        self._insert_events(curs, events, **merged)
+                        self._insert_events(
+                            cast("Cursor[DictRow]", curs), events, **merged
+                        )
                     with conn.cursor(row_factory=tuple_row) as curs:
                         if events:
                             self._insert_stored_events(curs, events)

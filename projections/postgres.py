@@ -12,7 +12,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composable, Identifier
+from psycopg.sql import SQL, Composable, Composed, Identifier
 from psycopg.types.json import Jsonb
 
 from strongroom.projections.secrets import (
@@ -336,9 +336,9 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
                 if ns_key and status != "deleted":
                     by_namespace[ns_key] = by_namespace.get(ns_key, 0) + n
             curs.execute(expiry, params, prepare=True)
-            record = curs.fetchone()
-        assert record is not None
-        return Counts(by_status, by_namespace, record["expired"], record["soon"])
+            found = curs.fetchone()
+        assert found is not None
+        return Counts(by_status, by_namespace, found["expired"], found["soon"])
 
     def audit_rows(
         self, filters: AuditFilter, after: int, limit: int
@@ -386,7 +386,7 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
             curs.execute(self.delete_tracking, (application_name,))
 
     @property
-    def claim_all_lock(self) -> Composable:
+    def claim_all_lock(self) -> Composed:
         """Lock the read models so no batch interleaves with a reset."""
         return SQL("LOCK TABLE {}.{}, {}.{} IN EXCLUSIVE MODE").format(
             Identifier(self.datastore.schema),

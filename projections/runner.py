@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
@@ -77,7 +78,9 @@ class CatchUp:
                         self._quiet = (position, last)
                     return processed
                 with self._keys.operation():
-                    self._keys.prefetch(n.originator_id for n in notifications)
+                    self._keys.prefetch(
+                        cast("UUID", n.originator_id) for n in notifications
+                    )
                     events = [
                         (self._app.mapper.to_domain_event(n), n.id)
                         for n in notifications

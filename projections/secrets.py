@@ -127,11 +127,10 @@ class ViewTransaction(Protocol):
     """Row access inside one view transaction (a batch's writes, once per kind)."""
 
     def get_row(self, secret_id: UUID) -> Row | None:
-        """The secret's row as of this batch, or None."""
         """The listing row of a secret, if any."""
+        ...
 
     def bump(self, ns_key: str, status: str, delta: int) -> None:
-        """Change a namespace's count of secrets in ``status``."""
         """Add ``delta`` to a counter."""
 
     def put_rows(self, rows: Sequence[Row]) -> None:

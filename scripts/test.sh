@@ -25,6 +25,10 @@ PYEOF
 fi
 
 status=0
+echo "== lint and types (ruff, ruff format --check, mypy --strict)"
+.venv/bin/ruff check --quiet . || status=1
+.venv/bin/ruff format --check --quiet . || status=1
+bash scripts/typecheck.sh || status=1
 echo "== project tests (unit, integration on SQLite and PostgreSQL, e2e)"
 .venv/bin/python -m pytest tests -q "$@" || status=1
 echo "== conformance suite (../shared/conformance), both backends"

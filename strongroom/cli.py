@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, cast
 from uuid import UUID
 
 import typer
@@ -158,6 +158,7 @@ def _show(
 
 
 def _read_value(*, as_json: bool) -> Value:
+    text: str
     if sys.stdin.isatty():
         text = typer.prompt("Value", hide_input=True, confirmation_prompt=True)
     else:
@@ -172,7 +173,7 @@ def _read_value(*, as_json: bool) -> Value:
         _fail("the value is not valid JSON", EXIT_USAGE)
     if not isinstance(value, dict):
         _fail("a JSON value must be an object", EXIT_USAGE)
-    return value
+    return cast("dict[str, Any]", value)
 
 
 def _show_secret(secret: Any, *, as_json: bool) -> None:
@@ -421,8 +422,10 @@ def stats(namespace: Namespace = None, as_json: AsJson = False) -> None:
 
 
 def _parse_moment(text: str | None, what: str) -> datetime | None:
-    if text is None:
-        return None
+    return None if text is None else _moment(text, what)
+
+
+def _moment(text: str, what: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -541,7 +544,7 @@ def as_of(
     as_json: AsJson = False,
 ) -> None:
     """The secret's metadata as it was at a past instant."""
-    moment = _parse_moment(at, "AT")
+    moment = _moment(at, "AT")
     secret = _run(lambda sm: sm.as_of(name, moment, namespace=namespace))
     _show_secret(secret, as_json=as_json)
 

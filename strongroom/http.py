@@ -441,7 +441,6 @@ def create_app(sm: SecretsManager) -> FastAPI:  # noqa: PLR0915 - the routes, in
             raise ApiError(404, f"secret {secret_id} not found", "not_found")
         return secret
 
-    ok = {"response_model_exclude_none": True}
     errors: dict[int | str, dict[str, Any]] = {
         status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 410, 412)
     }
@@ -469,7 +468,12 @@ def create_app(sm: SecretsManager) -> FastAPI:  # noqa: PLR0915 - the routes, in
 
     # ---------------------------------------------------------- collection
 
-    @app.get(PREFIX, response_model=list[SecretSummaryOut], responses=errors, **ok)
+    @app.get(
+        PREFIX,
+        response_model=list[SecretSummaryOut],
+        responses=errors,
+        response_model_exclude_none=True,
+    )
     async def list_secrets(
         token: Read,
         scope: Annotated[Literal["global", "namespace"] | None, Query()] = None,
@@ -503,7 +507,13 @@ def create_app(sm: SecretsManager) -> FastAPI:  # noqa: PLR0915 - the routes, in
         Header(alias="Idempotency-Key", max_length=255, pattern=r"^[!-~]+$"),
     ]
 
-    @app.post(PREFIX, status_code=201, response_model=SecretOut, responses=errors, **ok)
+    @app.post(
+        PREFIX,
+        status_code=201,
+        response_model=SecretOut,
+        responses=errors,
+        response_model_exclude_none=True,
+    )
     async def create(
         token: Write, body: CreateIn, idempotency_key: IdempotencyKey = None
     ) -> SecretOut:
@@ -540,7 +550,7 @@ def create_app(sm: SecretsManager) -> FastAPI:  # noqa: PLR0915 - the routes, in
         PREFIX + "/by-name/{name:path}/versions",
         response_model=list[SecretVersionOut],
         responses=errors,
-        **ok,
+        response_model_exclude_none=True,
     )
     async def versions_by_name(
         token: Read, name: NameParam, namespace: NamespaceQuery = None
@@ -555,7 +565,7 @@ def create_app(sm: SecretsManager) -> FastAPI:  # noqa: PLR0915 - the routes, in
         PREFIX + "/by-name/{name:path}/rollback/{version}",
         response_model=SecretOut,
         responses=errors,
-        **ok,
+        response_model_exclude_none=True,
     )
     async def rollback_by_name(
         token: Write,
@@ -574,7 +584,7 @@ def create_app(sm: SecretsManager) -> FastAPI:  # noqa: PLR0915 - the routes, in
         PREFIX + "/by-name/{name:path}/value",
         response_model=ValueOut,
         responses=errors,
-        **ok,
+        response_model_exclude_none=True,
     )
     async def value_by_name(
         token: Reveal,
@@ -621,7 +631,7 @@ def create_app(sm: SecretsManager) -> FastAPI:  # noqa: PLR0915 - the routes, in
             response_model=SecretOut,
             responses=errors,
             name=f"{verb}_by_name",
-            **ok,
+            response_model_exclude_none=True,
         )(toggle)
 
     toggle_route("revoke", "Stop reveals until reinstated (idempotent).")
@@ -631,7 +641,7 @@ def create_app(sm: SecretsManager) -> FastAPI:  # noqa: PLR0915 - the routes, in
         PREFIX + "/by-name/{name:path}/history",
         response_model=list[AuditOut],
         responses=errors,
-        **ok,
+        response_model_exclude_none=True,
     )
     async def history_by_name(
         token: Read, name: NameParam, namespace: NamespaceQuery = None
@@ -662,7 +672,7 @@ def create_app(sm: SecretsManager) -> FastAPI:  # noqa: PLR0915 - the routes, in
                 },
             },
         },
-        **ok,
+        response_model_exclude_none=True,
     )
     async def patch_by_name(
         token: Write,
@@ -703,7 +713,7 @@ def create_app(sm: SecretsManager) -> FastAPI:  # noqa: PLR0915 - the routes, in
         PREFIX + "/by-name/{name:path}",
         response_model=SecretOut,
         responses=errors,
-        **ok,
+        response_model_exclude_none=True,
     )
     async def get_by_name(
         token: Read, name: NameParam, namespace: NamespaceQuery = None
@@ -716,7 +726,7 @@ def create_app(sm: SecretsManager) -> FastAPI:  # noqa: PLR0915 - the routes, in
         PREFIX + "/by-name/{name:path}",
         response_model=SecretOut,
         responses=errors,
-        **ok,
+        response_model_exclude_none=True,
     )
     async def update_by_name(
         token: Write, name: NameParam, body: UpdateIn, namespace: NamespaceQuery = None
@@ -770,7 +780,12 @@ def create_app(sm: SecretsManager) -> FastAPI:  # noqa: PLR0915 - the routes, in
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
-    @app.post(PREFIX + "/batch/values", response_model=BatchOut, responses=errors, **ok)
+    @app.post(
+        PREFIX + "/batch/values",
+        response_model=BatchOut,
+        responses=errors,
+        response_model_exclude_none=True,
+    )
     async def batch_values(token: Reveal, body: BatchIn) -> BatchOut:
         """Reveal several values; each name gets its value or its error (audited)."""
         namespace = namespace_for(token, body.namespace)
@@ -837,7 +852,7 @@ def create_app(sm: SecretsManager) -> FastAPI:  # noqa: PLR0915 - the routes, in
         PREFIX + "/{secret_id}/versions",
         response_model=list[SecretVersionOut],
         responses=errors,
-        **ok,
+        response_model_exclude_none=True,
     )
     async def versions_by_id(token: Read, secret_id: IdParam) -> list[SecretVersionOut]:
         """Value versions, newest first."""
@@ -851,7 +866,7 @@ def create_app(sm: SecretsManager) -> FastAPI:  # noqa: PLR0915 - the routes, in
         PREFIX + "/{secret_id}/rollback/{version}",
         response_model=SecretOut,
         responses=errors,
-        **ok,
+        response_model_exclude_none=True,
     )
     async def rollback_by_id(
         token: Write, secret_id: IdParam, version: VersionParam
@@ -865,12 +880,22 @@ def create_app(sm: SecretsManager) -> FastAPI:  # noqa: PLR0915 - the routes, in
         )
         return _out(rolled)
 
-    @app.get(PREFIX + "/{secret_id}", response_model=SecretOut, responses=errors, **ok)
+    @app.get(
+        PREFIX + "/{secret_id}",
+        response_model=SecretOut,
+        responses=errors,
+        response_model_exclude_none=True,
+    )
     async def get_by_id(token: Read, secret_id: IdParam) -> SecretOut:
         """A secret's metadata by id."""
         return _out(await by_id(token, secret_id))
 
-    @app.put(PREFIX + "/{secret_id}", response_model=SecretOut, responses=errors, **ok)
+    @app.put(
+        PREFIX + "/{secret_id}",
+        response_model=SecretOut,
+        responses=errors,
+        response_model_exclude_none=True,
+    )
     async def update_by_id(
         token: Write, secret_id: IdParam, body: UpdateIn
     ) -> SecretOut:

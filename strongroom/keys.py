@@ -135,7 +135,7 @@ class KeyAPI:
         reservation_id = self._keys.key_reservation_id(check.check_key_id(key_id))
         for _ in range(MAX_WRITE_RETRIES):
             try:
-                reservation = self._app.repository.get(reservation_id)
+                reservation: KeyReservation = self._app.repository.get(reservation_id)
             except AggregateNotFoundError:
                 return False
             if not reservation.shred(at=_now(), actor=self._actor):

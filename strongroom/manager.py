@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import copy
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -510,7 +511,8 @@ class SecretsManager:
         )
         if isinstance(secret, RequestReceipt.Created):
             return self._answer_info(secret)
-        return secret.info(_now())
+        info: SecretInfo = secret.info(_now())
+        return info
 
     def patch(
         self,
@@ -625,7 +627,7 @@ class SecretsManager:
         _, changed = self._mutate(
             name, namespace, lambda s: s.revoke(at=_now(), actor=who), retry=True
         )
-        return changed
+        return bool(changed)
 
     def reinstate(
         self, name: str, *, namespace: str | None = None, actor: str | None = None
@@ -635,7 +637,7 @@ class SecretsManager:
         _, changed = self._mutate(
             name, namespace, lambda s: s.reinstate(at=_now(), actor=who), retry=True
         )
-        return changed
+        return bool(changed)
 
     def rollback(
         self,
@@ -654,7 +656,8 @@ class SecretsManager:
             secret.roll_back(version, old, at=_now(), actor=who)
 
         secret, _ = self._mutate(name, namespace, roll, retry=True, full=True)
-        return secret.info(_now())
+        info: SecretInfo = secret.info(_now())
+        return info
 
     def _mutate(
         self,
@@ -957,7 +960,9 @@ class SecretsManager:
             by_namespace=counts.by_namespace,
         )
 
-    def history(self, name: str, *, namespace: str | None = None) -> list[AuditEntry]:
+    def history(
+        self, name: str, *, namespace: str | None = None
+    ) -> builtins.list[AuditEntry]:
         """Every recorded action on the secret, oldest first (deleted ones too)."""
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
@@ -1016,7 +1021,8 @@ class SecretsManager:
             events = [] if secret_id is None else list(self._app.events.get(secret_id))
             prefix = []
             for item in events:
-                stamp = item.timestamp
+                # Shredded placeholders have no timestamp.
+                stamp = getattr(item, "timestamp", None)
                 if stamp is None or stamp > moment:
                     break
                 prefix.append(item)

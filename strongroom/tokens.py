@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
@@ -134,7 +134,9 @@ class TokenAPI:
             inclusive_of_start=False,
         ):
             for item in batch:
-                token = self._app.repository.get(item.originator_id)
+                token: ApiToken = self._app.repository.get(
+                    cast("UUID", item.originator_id)
+                )
                 found.append(_info(token))
             start = batch[-1].id
         return found
@@ -143,7 +145,7 @@ class TokenAPI:
         """Revoke a token by id: True once, then False (unknown ids: False)."""
         try:
             key = token_id if isinstance(token_id, UUID) else UUID(str(token_id))
-            token = self._app.repository.get(key)
+            token: ApiToken = self._app.repository.get(key)
         except (ValueError, AggregateNotFoundError):
             return False
         if not isinstance(token, ApiToken) or not token.revoke(
