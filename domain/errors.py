@@ -78,6 +78,14 @@ class StoreUnavailableError(StrongroomError):
     """The database could not be reached, or dropped the connection: nothing changed."""
 
 
+class StoreBusyError(StoreUnavailableError):
+    """A lock or a connection was not granted within its timeout: nothing changed.
+
+    The database is up but busy (another writer holds a lock, or every connection
+    is in use); retrying later is safe.
+    """
+
+
 class CommitUnknownError(StoreUnavailableError):
     """The connection was lost while a write was committing: it may or may not have.
 

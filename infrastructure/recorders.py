@@ -20,6 +20,7 @@ leaves its data key alive.
 from __future__ import annotations
 
 import collections
+import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -46,9 +47,11 @@ from eventsourcing.sqlite import (
     SQLiteDatastore,
 )
 from eventsourcing.utils import retry
+from psycopg.errors import LockNotAvailable
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composable, Composed, Identifier, Literal
+from psycopg_pool import PoolTimeout
 
 from strongroom.infrastructure.commit import GroupCommit
 
@@ -397,6 +400,22 @@ class SaveStatement:
         return b"".join(out)
 
 
+class StoreBusy(OperationalError):  # noqa: N818 - eventsourcing's naming
+    """A lock was not granted within the lock timeout: the statement changed nothing."""
+
+
+def is_busy(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) is a lock or pool wait that timed out."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, StoreBusy | LockNotAvailable | PoolTimeout):
+            return True
+        if isinstance(seen, sqlite3.OperationalError) and "locked" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class CommitOutcomeUnknown(PersistenceError):  # noqa: N818 - eventsourcing's naming
     """The connection broke after a save was sent: it may have committed or not.
 
@@ -425,6 +444,7 @@ def translated_errors() -> Iterator[None]:
 
 _TRANSLATED: tuple[tuple[type[psycopg.Error], type[PersistenceError]], ...] = (
     (psycopg.InterfaceError, InterfaceError),
+    (LockNotAvailable, StoreBusy),
     (psycopg.OperationalError, OperationalError),
     (psycopg.DataError, DataError),
     (psycopg.IntegrityError, IntegrityError),
@@ -433,6 +453,18 @@ _TRANSLATED: tuple[tuple[type[psycopg.Error], type[PersistenceError]], ...] = (
     (psycopg.NotSupportedError, NotSupportedError),
     (psycopg.DatabaseError, DatabaseError),
 )
+
+
+def bound_lock_waits(datastore: PostgresDatastore) -> None:
+    """Give every connection the datastore opens the lock timeout, for its session.
+
+    A statement takes the locks of the tables it names as it starts, before
+    anything it runs could set a timeout; eventsourcing's SET LOCAL covers only its
+    own transactions.
+    """
+    kwargs = datastore.pool.kwargs
+    assert isinstance(kwargs, dict)
+    kwargs["options"] = f"-c lock_timeout={datastore.lock_timeout}s"
 
 
 class KeptConnections:
@@ -513,6 +545,7 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = EVENTS_TABLE
     ) -> None:
+        bound_lock_waits(datastore)
         super().__init__(datastore, events_table_name=events_table_name)
         self.readers = KeptConnections(datastore, limit=8)
         # Saves are led one at a time by the group commit: one kept connection.

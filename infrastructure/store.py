@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote, urlencode
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -43,16 +43,37 @@ _RECORDERS = {
 }
 
 
+_DEFAULT_LOCK_TIMEOUT = "30"
+
+
+def _lock_timeout(rest: str) -> tuple[str, str]:
+    """``rest`` without its ``lock_timeout`` parameter, and that timeout in seconds."""
+    base, sep, query = rest.partition("?")
+    params = parse_qsl(query, keep_blank_values=True)
+    given = [value for key, value in params if key == "lock_timeout"]
+    if not given:
+        return rest, _DEFAULT_LOCK_TIMEOUT
+    seconds = given[-1]
+    if not (seconds.isascii() and seconds.isdigit() and 0 < int(seconds) <= 86_400):
+        msg = "invalid database URL: lock_timeout must be whole seconds from 1 to 86400"
+        raise ValidationError(msg)
+    kept = [(key, value) for key, value in params if key != "lock_timeout"]
+    return (base + sep + urlencode(kept) if kept else base), str(int(seconds))
+
+
 def parse_url(url: str) -> tuple[Backend, dict[str, str]]:
     """The backend and the complete eventsourcing environment for a database URL.
 
     Every setting is given explicitly, so ambient ``POSTGRES_*``/``SQLITE_*``
-    variables of the host process can never redirect strongroom.
+    variables of the host process can never redirect strongroom. A
+    ``lock_timeout=SECONDS`` query parameter (default 30) bounds lock waits.
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
         msg = "invalid database URL: expected sqlite:///PATH or postgresql://..."
         raise ValidationError(msg)
+    # How long a write waits for another's lock before StoreBusyError.
+    rest, lock_timeout = _lock_timeout(rest)
     if scheme == "sqlite":
         path = unquote(rest[1:] if rest.startswith("/") else rest).split("?", 1)[0]
         if not path:
@@ -62,7 +83,7 @@ def parse_url(url: str) -> tuple[Backend, dict[str, str]]:
         return "sqlite", {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": path,
-            "SQLITE_LOCK_TIMEOUT": "30",
+            "SQLITE_LOCK_TIMEOUT": lock_timeout,
             "APPLICATION_RECORDER_TOPIC": _RECORDERS["sqlite"],
             "CREATE_TABLE": "y",
         }
@@ -82,7 +103,7 @@ def parse_url(url: str) -> tuple[Backend, dict[str, str]]:
             "POSTGRES_SCHEMA": "public",
             # Also how long an operation waits for a pooled connection.
             "POSTGRES_CONNECT_TIMEOUT": str(params.get("connect_timeout") or "10"),
-            "POSTGRES_LOCK_TIMEOUT": "30",
+            "POSTGRES_LOCK_TIMEOUT": lock_timeout,
             "POSTGRES_POOL_SIZE": "2",
             "POSTGRES_MAX_OVERFLOW": "14",
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",

@@ -2,8 +2,9 @@
 
 eventsourcing and psycopg raise their own errors when the server is unreachable
 or drops a connection; callers of strongroom get ``StoreUnavailableError`` (nothing
-changed) or ``CommitUnknownError`` (a write may have committed), with messages that
-carry nothing from the driver.
+changed), ``StoreBusyError`` (a lock wait timed out; nothing changed) or
+``CommitUnknownError`` (a write may have committed), with messages that carry
+nothing from the driver.
 """
 
 from __future__ import annotations
@@ -15,13 +16,21 @@ from typing import Any, TypeVar
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 
-from strongroom.domain.errors import CommitUnknownError, StoreUnavailableError
-from strongroom.infrastructure.recorders import CommitOutcomeUnknown
+from strongroom.domain.errors import (
+    CommitUnknownError,
+    StoreBusyError,
+    StoreUnavailableError,
+)
+from strongroom.infrastructure.recorders import CommitOutcomeUnknown, is_busy
 
 C = TypeVar("C", bound=type)
 
 _UNAVAILABLE = (
     "the database is unavailable: it could not be reached, or dropped the connection"
+)
+_BUSY = (
+    "the database is busy: a lock or a connection was not granted in time; "
+    "nothing changed, and retrying later is safe"
 )
 _UNKNOWN = (
     "the connection was lost while the write was committing: it may or may not have "
@@ -35,6 +44,8 @@ _STORE_ERRORS = (OperationalError, InterfaceError, CommitOutcomeUnknown)
 def _translate(error: BaseException) -> StoreUnavailableError:
     if isinstance(error, CommitOutcomeUnknown):
         return CommitUnknownError(_UNKNOWN)
+    if is_busy(error):
+        return StoreBusyError(_BUSY)
     return StoreUnavailableError(_UNAVAILABLE)
 
 

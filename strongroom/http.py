@@ -34,6 +34,7 @@ from strongroom.domain.errors import (
     SecretExpiredError,
     SecretNotFoundError,
     SecretRevokedError,
+    StoreBusyError,
     StoreUnavailableError,
     StrongroomError,
     ValidationError,
@@ -263,6 +264,7 @@ _STATUS: list[tuple[type[StrongroomError], int, str]] = [
     (SecretRevokedError, 409, "revoked"),
     (AccessDeniedError, 403, "access_denied"),
     (CommitUnknownError, 503, "commit_unknown"),
+    (StoreBusyError, 503, "store_busy"),
     (StoreUnavailableError, 503, "store_unavailable"),
     (ConflictError, 409, "conflict"),
 ]

@@ -16,9 +16,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from strongroom import SecretsManager
+from strongroom import SecretNotFoundError, SecretsManager
 from strongroom.http import create_app
 from tests.conftest import MASTER_KEY
+from tests.integration.raw import writer_holding_the_lock
 
 API = "/api/v1/secrets"
 ALL = ["secrets:read", "secrets:write", "secrets:reveal"]
@@ -542,3 +543,22 @@ def test_a_retried_create_answers_the_first_secret_when_the_idempotency_key_repe
     assert (other.status_code, other.json()["code"]) == (409, "conflict")
     assert "canary-9f3" not in other.text
     assert sorted(v.version for v in sm.versions("svc")) == [1]
+
+
+def test_a_write_answers_503_store_busy_when_another_writer_holds_the_lock(
+    store_url: str,
+) -> None:
+    with (
+        SecretsManager.open(store_url + "?lock_timeout=1", master_key=MASTER_KEY) as sm,
+        TestClient(create_app(sm)) as client,
+    ):
+        headers = _auth(sm)
+        with writer_holding_the_lock(store_url):
+            response = client.post(
+                API, json={"name": "busy", "value": "canary-503"}, headers=headers
+            )
+        assert response.status_code == 503
+        assert response.json()["code"] == "store_busy"
+        assert "canary-503" not in response.text
+        with pytest.raises(SecretNotFoundError):
+            sm.reveal("busy")

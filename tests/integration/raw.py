@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -29,3 +31,21 @@ def query(
 def id_param(url: str, value: Any) -> Any:
     """How an originator id is stored on this backend."""
     return value.hex if url.startswith("sqlite") else value
+
+
+@contextmanager
+def writer_holding_the_lock(url: str) -> Iterator[None]:
+    """Another client in a write transaction on the events table, until exit."""
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(sqlite_path(url), isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    with psycopg.connect(url) as conn:
+        conn.execute("LOCK TABLE strongroom_events IN EXCLUSIVE MODE")
+        yield
+        conn.rollback()
