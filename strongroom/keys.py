@@ -20,6 +20,15 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from strongroom._store_errors import translate_store_errors
+from strongroom._transport import (
+    export_sealer,
+    field,
+    ndjson,
+    parse_line,
+    seal,
+    transport_sealer,
+    unseal,
+)
 from strongroom.domain import validation as check
 from strongroom.domain.errors import (
     DecryptionError,
@@ -29,7 +38,7 @@ from strongroom.domain.errors import (
 )
 from strongroom.domain.reservations import KeyReservation
 from strongroom.domain.results import KeyImport, KeyPage, KeyRecord, KeyStats
-from strongroom.infrastructure.crypto import Sealer, decode_key, derive, new_key
+from strongroom.infrastructure.crypto import Sealer, derive, new_key
 from strongroom.infrastructure.recorders import (
     KeyChange,
     KeyIndexChange,
@@ -55,14 +64,6 @@ ImportProgress = Callable[[int], None]
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _transport_sealer(transport_key: bytes | str) -> Sealer:
-    material = decode_key(transport_key)
-    if material is None:
-        msg = "invalid transport key: expected 32 bytes, or their base64"
-        raise ValidationError(msg)
-    return Sealer(material)
 
 
 @translate_store_errors
@@ -220,17 +221,9 @@ class KeyAPI:
         (``"sealed"`` replaces ``"secret"``), and only ``import_secrets`` with the
         same key can read it.
         """
-        if plaintext is not True and transport_key is None:
-            msg = (
-                "exported keys are plaintext: pass plaintext=True, or a "
-                "transport_key to seal them to"
-            )
-            raise ValidationError(msg)
-        if plaintext is True and transport_key is not None:
-            msg = "pass plaintext=True or a transport_key, not both"
-            raise ValidationError(msg)
-        sealer = None if transport_key is None else _transport_sealer(transport_key)
-        return self._export(sealer)
+        return self._export(
+            export_sealer("keys", plaintext=plaintext, transport_key=transport_key)
+        )
 
     def _export(self, sealer: Sealer | None) -> Iterator[str]:
         idx: int | None = 0
@@ -244,14 +237,11 @@ class KeyAPI:
                     line["sealed"] = (
                         None
                         if record.secret is None
-                        else base64.b64encode(
-                            sealer.seal(
-                                record.secret.encode(),
-                                _EXPORT_AAD + record.id.encode(),
-                            )
-                        ).decode()
+                        else seal(
+                            sealer, record.secret, _EXPORT_AAD + record.id.encode()
+                        )
                     )
-                yield json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n"
+                yield ndjson(line)
             idx = page.next_idx
 
     def import_secrets(
@@ -267,7 +257,7 @@ class KeyAPI:
         each in one transaction: a failing batch writes nothing, and the error says
         how many ids the earlier batches imported.
         """
-        sealer = None if transport_key is None else _transport_sealer(transport_key)
+        sealer = None if transport_key is None else transport_sealer(transport_key)
         imported = tombstones = 0
         numbered = enumerate(lines, start=1)
         while batch := list(islice(numbered, IMPORT_BATCH)):
@@ -425,45 +415,19 @@ def _parse_line(
     number: int, line: str | bytes, sealer: Sealer | None
 ) -> tuple[str, int, str | None] | None:
     """``(id, idx, secret)`` of one export line, or None for a blank line."""
-    if isinstance(line, bytes):
-        line = line.decode("utf-8", "replace")
-    if not line.strip():
+    item = parse_line(number, line)
+    if item is None:
         return None
-    try:
-        item = json.loads(line)
-    except ValueError:
-        item = None
-    if not isinstance(item, dict):
-        msg = f"invalid import line {number}: expected a JSON object"
-        raise ValidationError(msg)
     key_id, idx = item.get("id"), item.get("idx")
     try:
         key_id = check.check_key_id(key_id)
         idx = _count(idx, "idx")
     except ValidationError as exc:
         raise ValidationError(f"invalid import line {number}: {exc}") from None
-    if sealer is None:
-        if "sealed" in item:
-            msg = f"invalid import line {number}: sealed export, but no transport key given"
-            raise ValidationError(msg)
-        secret = item.get("secret")
-    else:
-        if "secret" in item:
-            msg = f"invalid import line {number}: plaintext line in a sealed import"
-            raise ValidationError(msg)
-        secret = _unseal(number, key_id, item.get("sealed"), sealer)
+    secret = field(number, item, sealer, "secret")
+    if sealer is not None:
+        secret = unseal(number, secret, sealer, _EXPORT_AAD + key_id.encode())
     if secret is not None and (not isinstance(secret, str) or not secret):
         msg = f"invalid import line {number}: secret must be a non-empty str or null"
         raise ValidationError(msg)
     return key_id, idx, secret
-
-
-def _unseal(number: int, key_id: str, sealed: object, sealer: Sealer) -> str | None:
-    if sealed is None:
-        return None
-    try:
-        raw = base64.b64decode(str(sealed), validate=True)
-        return sealer.open(raw, _EXPORT_AAD + key_id.encode()).decode()
-    except (binascii.Error, ValueError, DecryptionError):
-        msg = f"invalid import line {number}: does not open with this transport key"
-        raise ValidationError(msg) from None
