@@ -20,6 +20,7 @@ leaves its data key alive.
 from __future__ import annotations
 
 import collections
+import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -151,6 +152,10 @@ class KeyStoreRecorder(Protocol):
         """An aggregate's head with its data key, in one query; None if it has none."""
         ...
 
+    def select_heads(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, HeadRow]:
+        """The heads (with data keys) of those of ``aggregate_ids`` that have one."""
+        ...
+
     def initialise_store(
         self, store_key: KeyChange, available: Iterable[str]
     ) -> tuple[KeyRow, set[str]]:
@@ -233,17 +238,22 @@ def _head_changes(kwargs: Mapping[str, Any]) -> Iterable[HeadChange]:
 
 # The stream's last position comes with the head: a head older than the stream
 # (restored from a backup, say) is not trusted, and the stream is replayed instead.
-_SELECT_HEAD = (
-    "SELECT h.version, h.state, k.wrapped, k.kek, "
+_HEAD_COLUMNS_FROM = (
+    "h.version, h.state, k.wrapped, k.kek, "
     "(SELECT max(e.originator_version) FROM {events} e "
     "WHERE e.originator_id = h.id) AS last_version "
-    "FROM {heads} h LEFT JOIN {keys} k ON k.id = h.id WHERE h.id = "
+    "FROM {heads} h LEFT JOIN {keys} k ON k.id = h.id WHERE h.id "
 )
+_SELECT_HEAD = "SELECT " + _HEAD_COLUMNS_FROM + "= "
+# Several heads at once (for exports): the id comes first in each row.
+_SELECT_HEADS = "SELECT h.id, " + _HEAD_COLUMNS_FROM
 
 
 def _head_row(row: Sequence[Any] | None) -> HeadRow | None:
-    if row is None:
-        return None
+    return None if row is None else _head(row)
+
+
+def _head(row: Sequence[Any]) -> HeadRow:
     version, state, wrapped, kek, last_version = row
     key = None if wrapped is None else KeyRow(bytes(wrapped), kek)
     return HeadRow(version, bytes(state), key, last_version)
@@ -644,6 +654,7 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
         )
         self._lock_timeout = f"{self.datastore.lock_timeout}s"
         self._select_head = sql(_SELECT_HEAD + "%b").as_bytes(None)
+        self._select_heads = sql(_SELECT_HEADS + "= ANY(%s)")
         # Key changes are written in one statement per kind per save, whatever their
         # number: a round trip per key made bulk imports slow.
         self._insert_keys = RowsInsert(
@@ -870,6 +881,15 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
             curs.execute(self._select_head, (aggregate_id,), prepare=True)
             return _head_row(curs.fetchone())
 
+    def select_heads(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, HeadRow]:
+        """The heads (with data keys) of those of ``aggregate_ids`` that have one."""
+        with (
+            self.readers.connection() as conn,
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
+            curs.execute(self._select_heads, (list(aggregate_ids),), prepare=True)
+            return {row[0]: _head(row[1:]) for row in curs}
+
     def close(self) -> None:
         """Close the kept connections."""
         self.readers.close()
@@ -999,11 +1019,10 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
         self, datastore: SQLiteDatastore, events_table_name: str = EVENTS_TABLE
     ) -> None:
         super().__init__(datastore, events_table_name)
-        self._select_head = (
-            _SELECT_HEAD.format(
-                events=events_table_name, heads=HEADS_TABLE, keys=KEYS_TABLE
-            )
-            + "?"
+        tables = {"events": events_table_name, "heads": HEADS_TABLE, "keys": KEYS_TABLE}
+        self._select_head = _SELECT_HEAD.format(**tables) + "?"
+        self._select_heads = (
+            _SELECT_HEADS.format(**tables) + "IN (SELECT value FROM json_each(?))"
         )
 
     def construct_create_table_statements(self) -> list[str]:
@@ -1081,6 +1100,13 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.execute(self._select_head, (aggregate_id.hex,))
             return _head_row(c.fetchone())
+
+    def select_heads(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, HeadRow]:
+        """The heads (with data keys) of those of ``aggregate_ids`` that have one."""
+        ids = json.dumps([aggregate_id.hex for aggregate_id in aggregate_ids])
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._select_heads, (ids,))
+            return {UUID(row[0]): _head(row[1:]) for row in c.fetchall()}
 
     def select_wrapped_keys(self, key_ids: Sequence[UUID]) -> dict[UUID, KeyRow]:
         """Wrapped keys of the given ids that exist."""

@@ -41,7 +41,7 @@ def seal(sealer: Sealer, text: str, aad: bytes) -> str:
     return base64.b64encode(sealer.seal(text.encode(), aad)).decode()
 
 
-def unseal(number: int, sealed: object, sealer: Sealer, aad: bytes) -> str | None:
+def unseal(sealed: object, sealer: Sealer, aad: bytes) -> str | None:
     """The text of a sealed field (None stays None); ValidationError if it won't open."""
     if sealed is None:
         return None
@@ -49,7 +49,7 @@ def unseal(number: int, sealed: object, sealer: Sealer, aad: bytes) -> str | Non
         raw = base64.b64decode(str(sealed), validate=True)
         return sealer.open(raw, aad).decode()
     except (binascii.Error, ValueError, DecryptionError):
-        msg = f"invalid import line {number}: does not open with this transport key"
+        msg = "does not open with this transport key"
         raise ValidationError(msg) from None
 
 
@@ -58,7 +58,7 @@ def ndjson(item: dict[str, Any]) -> str:
     return json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def parse_line(number: int, line: str | bytes) -> dict[str, Any] | None:
+def parse_line(line: str | bytes) -> dict[str, Any] | None:
     """The object on one import line, or None for a blank line."""
     if isinstance(line, bytes):
         line = line.decode("utf-8", "replace")
@@ -69,22 +69,22 @@ def parse_line(number: int, line: str | bytes) -> dict[str, Any] | None:
     except ValueError:
         item = None
     if not isinstance(item, dict):
-        msg = f"invalid import line {number}: expected a JSON object"
+        msg = "expected a JSON object"
         raise ValidationError(msg)
     return item
 
 
-def field(number: int, item: dict[str, Any], sealer: Sealer | None, name: str) -> Any:
+def field(item: dict[str, Any], sealer: Sealer | None, name: str) -> Any:
     """The plaintext field ``name``, or the key ``sealed`` when a sealer is given.
 
     Returns the raw sealed text in the latter case, for the caller to ``unseal``.
     """
     if sealer is None:
         if "sealed" in item:
-            msg = f"invalid import line {number}: sealed export, but no transport key given"
+            msg = "sealed export, but no transport key given"
             raise ValidationError(msg)
         return item.get(name)
     if name in item:
-        msg = f"invalid import line {number}: plaintext line in a sealed import"
+        msg = "plaintext line in a sealed import"
         raise ValidationError(msg)
     return item.get("sealed")

@@ -415,18 +415,17 @@ def _parse_line(
     number: int, line: str | bytes, sealer: Sealer | None
 ) -> tuple[str, int, str | None] | None:
     """``(id, idx, secret)`` of one export line, or None for a blank line."""
-    item = parse_line(number, line)
-    if item is None:
-        return None
-    key_id, idx = item.get("id"), item.get("idx")
     try:
-        key_id = check.check_key_id(key_id)
-        idx = _count(idx, "idx")
+        item = parse_line(line)
+        if item is None:
+            return None
+        key_id = check.check_key_id(item.get("id"))
+        idx = _count(item.get("idx"), "idx")
+        secret = field(item, sealer, "secret")
+        if sealer is not None:
+            secret = unseal(secret, sealer, _EXPORT_AAD + key_id.encode())
     except ValidationError as exc:
         raise ValidationError(f"invalid import line {number}: {exc}") from None
-    secret = field(number, item, sealer, "secret")
-    if sealer is not None:
-        secret = unseal(number, secret, sealer, _EXPORT_AAD + key_id.encode())
     if secret is not None and (not isinstance(secret, str) or not secret):
         msg = f"invalid import line {number}: secret must be a non-empty str or null"
         raise ValidationError(msg)

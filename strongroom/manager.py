@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
@@ -18,6 +19,15 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from strongroom._store_errors import translate_store_errors
+from strongroom._transport import (
+    export_sealer,
+    field,
+    ndjson,
+    parse_line,
+    seal,
+    transport_sealer,
+    unseal,
+)
 from strongroom.domain import validation as check
 from strongroom.domain.errors import (
     AccessDeniedError,
@@ -57,9 +67,9 @@ from strongroom.domain.secret import (
     value_version_of,
 )
 from strongroom.domain.validation import Value
-from strongroom.infrastructure.crypto import new_id, new_key
+from strongroom.infrastructure.crypto import Sealer, new_id, new_key
 from strongroom.infrastructure.master_key import MasterKeyProvider, as_provider
-from strongroom.infrastructure.recorders import KeyChange
+from strongroom.infrastructure.recorders import HeadRow, KeyChange
 from strongroom.infrastructure.store import StrongroomApplication, parse_url
 from strongroom.keys import KeyAPI
 from strongroom.projections.postgres import PostgresSecretsView
@@ -270,9 +280,13 @@ class SecretsManager:
         fields: dict[str, Any],
         actor: str | None,
         request: _Request | None = None,
+        *,
+        revoked: bool = False,
     ) -> Secret:
         at = _now()
         secret, reservation = self._new_secret(name, namespace, fields, actor, at)
+        if revoked:
+            secret.revoke(at=at, actor=actor)
         data_key = new_key()
         receipts = self._receipts(request, secret, at)
         with self._keys.operation(), self._keys.staged(secret.id, data_key):
@@ -295,6 +309,77 @@ class SecretsManager:
                 msg = f"secret {describe(name, namespace)} already exists"
                 raise SecretExistsError(msg) from None
         return secret
+
+    def export_secrets(
+        self,
+        *,
+        plaintext: bool = False,
+        transport_key: bytes | str | None = None,
+    ) -> Iterator[str]:
+        """NDJSON lines, one per live secret: its current value and metadata.
+
+        In listing order, read page by page, so memory stays flat at any size.
+        Values leave the store in the clear only with ``plaintext=True``; with a
+        ``transport_key`` (32 bytes) each value is sealed to it (``"sealed"``
+        replaces ``"value"``), and only ``import_secrets`` with that key reads it.
+        Deleted secrets are not exported: their values are shredded.
+        """
+        sealer = export_sealer(
+            "values", plaintext=plaintext, transport_key=transport_key
+        )
+        return self._export(sealer)
+
+    def _export(self, sealer: Sealer | None) -> Iterator[str]:
+        cursor: str | None = None
+        while True:
+            page = self.list(limit=MAX_PAGE, cursor=cursor)
+            ids = [info.id for info in page.items]
+            with self._keys.operation():
+                # One query per page; a secret without a usable head is replayed.
+                heads = self._app.recorder.select_heads(ids)  # type: ignore[attr-defined]
+                found = [
+                    self._from_head(secret_id, heads.get(secret_id))
+                    or self._load(secret_id)
+                    for secret_id in ids
+                ]
+            for secret in found:
+                if isinstance(secret, Secret):
+                    yield ndjson(_export_line(secret, sealer))
+            cursor = page.next_cursor
+            if cursor is None:
+                return
+
+    def import_secrets(
+        self,
+        lines: Iterable[str | bytes],
+        *,
+        transport_key: bytes | str | None = None,
+        actor: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Create the secrets of an ``export_secrets`` stream; the number created.
+
+        Each secret is created in one transaction, revoked ones already revoked.
+        A line that is invalid or names a taken address stops the import with its
+        error, which says the line and how many secrets were created before it.
+        """
+        sealer = None if transport_key is None else transport_sealer(transport_key)
+        who = self._who(actor)
+        created = 0
+        for number, line in enumerate(lines, start=1):
+            try:
+                item = parse_line(line)
+                if item is None:
+                    continue
+                name, namespace, fields, revoked = _import_line(item, sealer)
+                self._create(name, namespace, fields, who, revoked=revoked)
+            except StrongroomError as exc:
+                msg = f"import line {number}: {exc} (secrets created before it: {created})"
+                raise type(exc)(msg) from None
+            created += 1
+            if progress is not None:
+                progress(created)
+        return created
 
     def create_many(
         self,
@@ -1108,24 +1193,26 @@ class SecretsManager:
         secret_id = self._secret_id(name, namespace)
         return None if secret_id is None else self._load(secret_id, full=full)
 
+    def _from_head(self, secret_id: UUID, row: HeadRow | None) -> Secret | None:
+        """The secret from its head row; None when the stream must say instead.
+
+        No head, a stale one or a shredded one: the stream says what happened.
+        """
+        if row is None or row.key is None or row.version != row.last_version:
+            return None
+        self._keys.preload(secret_id, row.key)
+        head = self._app.shredding_mapper.open_head(secret_id, row.version, row.state)
+        return None if head is None else head.mutate(None)
+
     def _load(
         self, secret_id: UUID, *, full: bool = False
     ) -> Secret | Tombstone | None:
         """The secret from its head (flat in history), or ``full``y replayed."""
         if not full:
             row = self._app.recorder.select_head(secret_id)  # type: ignore[attr-defined]
-            # No head, a stale one or a shredded one: the stream says what happened.
-            if (
-                row is not None
-                and row.key is not None
-                and row.version == row.last_version
-            ):
-                self._keys.preload(secret_id, row.key)
-                head = self._app.shredding_mapper.open_head(
-                    secret_id, row.version, row.state
-                )
-                if head is not None:
-                    return head.mutate(None)
+            found = self._from_head(secret_id, row)
+            if found is not None:
+                return found
         for _ in range(2):
             events = list(self._app.events.get(secret_id))
             if not events or not _is_secret_stream(events[0]):
@@ -1251,6 +1338,62 @@ _METADATA_CHECKS: dict[str, Callable[[Any], Any]] = {
     "expires_at": lambda v: check.check_moment(v, "expiry"),
     "tags": check.check_tags,
 }
+
+
+_EXPORT_AAD = b"strongroom/export/secret/"
+_EXPORTED_METADATA = ("description", "token_type", "allowed_apps", "envs", "tags")
+
+
+def _export_aad(name: str, namespace: str | None) -> bytes:
+    return _EXPORT_AAD + json.dumps([namespace, name]).encode()
+
+
+def _export_line(secret: Secret, sealer: Sealer | None) -> dict[str, Any]:
+    """One secret as an export line (its value sealed when a sealer is given)."""
+    line: dict[str, Any] = {"name": secret.name, "namespace": secret.namespace}
+    if sealer is None:
+        line["value"] = secret.value
+    else:
+        text = json.dumps(secret.value, ensure_ascii=False)
+        line["sealed"] = seal(sealer, text, _export_aad(secret.name, secret.namespace))
+    line.update(
+        description=secret.description,
+        token_type=secret.token_type,
+        allowed_apps=list(secret.allowed_apps),
+        envs=list(secret.envs),
+        expires_at=None if secret.expires_at is None else secret.expires_at.isoformat(),
+        tags=dict(secret.tags),
+        status=str(secret.status),
+    )
+    return line
+
+
+def _import_line(
+    item: dict[str, Any], sealer: Sealer | None
+) -> tuple[str, str | None, dict[str, Any], bool]:
+    """``(name, namespace, fields, revoked)`` of one export line, validated."""
+    name = check.check_name(item.get("name"))
+    namespace = check.check_namespace(item.get("namespace"))
+    value = field(item, sealer, "value")
+    if sealer is not None:
+        text = unseal(value, sealer, _export_aad(name, namespace))
+        value = None if text is None else json.loads(text)
+    status = item.get("status", "active")
+    if status not in {"active", "revoked"}:
+        msg = "invalid status: expected 'active' or 'revoked'"
+        raise ValidationError(msg)
+    expires_at = item.get("expires_at")
+    if expires_at is not None:
+        try:
+            expires_at = datetime.fromisoformat(str(expires_at))
+        except ValueError:
+            msg = "invalid expires_at: expected an ISO 8601 date-time with offset"
+            raise ValidationError(msg) from None
+    metadata = {
+        key: item[key] for key in _EXPORTED_METADATA if item.get(key) is not None
+    }
+    fields = _create_fields(value, expires_at=expires_at, **metadata)
+    return name, namespace, fields, status == "revoked"
 
 
 def _create_fields(value: Value, **metadata: Any) -> dict[str, Any]:
