@@ -410,8 +410,12 @@ class SaveStatement:
         return b"".join(out)
 
 
-class StoreBusy(OperationalError):  # noqa: N818 - eventsourcing's naming
-    """A lock was not granted within the lock timeout: the statement changed nothing."""
+class StoreBusy(PersistenceError):  # noqa: N818 - eventsourcing's naming
+    """A lock was not granted within the lock timeout: the statement changed nothing.
+
+    Not an OperationalError, so eventsourcing's retries (ten of them) don't make a
+    caller wait ten lock timeouts.
+    """
 
 
 def is_busy(error: BaseException) -> bool:
@@ -565,8 +569,11 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
         ] = GroupCommit(
             self._commit_batch,
             batchable=_batchable,
-            # A batch whose commit outcome is unknown is never written again.
-            retry_alone=lambda exc: not isinstance(exc, CommitOutcomeUnknown),
+            # A batch whose commit outcome is unknown is never written again; one
+            # that waited out the lock timeout would only wait again per write.
+            retry_alone=lambda exc: (
+                not isinstance(exc, CommitOutcomeUnknown | StoreBusy)
+            ),
         )
         # The base class's SET LOCAL lock_timeout and LOCK TABLE, composed once.
         self._lock_statements = [

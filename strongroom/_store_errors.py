@@ -21,7 +21,11 @@ from strongroom.domain.errors import (
     StoreBusyError,
     StoreUnavailableError,
 )
-from strongroom.infrastructure.recorders import CommitOutcomeUnknown, is_busy
+from strongroom.infrastructure.recorders import (
+    CommitOutcomeUnknown,
+    StoreBusy,
+    is_busy,
+)
 
 C = TypeVar("C", bound=type)
 
@@ -38,7 +42,7 @@ _UNKNOWN = (
 )
 
 
-_STORE_ERRORS = (OperationalError, InterfaceError, CommitOutcomeUnknown)
+_STORE_ERRORS = (OperationalError, InterfaceError, CommitOutcomeUnknown, StoreBusy)
 
 
 def _translate(error: BaseException) -> StoreUnavailableError:
