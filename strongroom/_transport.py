@@ -41,8 +41,7 @@ def seal(sealer: Sealer, text: str, aad: bytes) -> str:
     return base64.b64encode(sealer.seal(text.encode(), aad)).decode()
 
 
-def unseal(sealed: object, sealer: Sealer, aad: bytes) -> str | None:
-    """The text of a sealed field (None stays None); ValidationError if it won't open."""
+def _unseal(sealed: object, sealer: Sealer, aad: bytes) -> str | None:
     if sealed is None:
         return None
     try:
@@ -74,10 +73,11 @@ def parse_line(line: str | bytes) -> dict[str, Any] | None:
     return item
 
 
-def field(item: dict[str, Any], sealer: Sealer | None, name: str) -> Any:
-    """The plaintext field ``name``, or the key ``sealed`` when a sealer is given.
+def field(item: dict[str, Any], sealer: Sealer | None, name: str, aad: bytes) -> Any:
+    """The field ``name`` of a plaintext line, or the text sealed under ``aad``.
 
-    Returns the raw sealed text in the latter case, for the caller to ``unseal``.
+    With a sealer the line must hold ``sealed`` (its text opened, or None), not
+    ``name``; without one, the other way round. ValidationError if it won't open.
     """
     if sealer is None:
         if "sealed" in item:
@@ -87,4 +87,4 @@ def field(item: dict[str, Any], sealer: Sealer | None, name: str) -> Any:
     if name in item:
         msg = "plaintext line in a sealed import"
         raise ValidationError(msg)
-    return item.get("sealed")
+    return _unseal(item.get("sealed"), sealer, aad)

@@ -27,7 +27,6 @@ from strongroom._transport import (
     parse_line,
     seal,
     transport_sealer,
-    unseal,
 )
 from strongroom.domain import validation as check
 from strongroom.domain.errors import (
@@ -421,9 +420,7 @@ def _parse_line(
             return None
         key_id = check.check_key_id(item.get("id"))
         idx = _count(item.get("idx"), "idx")
-        secret = field(item, sealer, "secret")
-        if sealer is not None:
-            secret = unseal(secret, sealer, _EXPORT_AAD + key_id.encode())
+        secret = field(item, sealer, "secret", _EXPORT_AAD + key_id.encode())
     except ValidationError as exc:
         raise ValidationError(f"invalid import line {number}: {exc}") from None
     if secret is not None and (not isinstance(secret, str) or not secret):

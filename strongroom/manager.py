@@ -26,7 +26,6 @@ from strongroom._transport import (
     parse_line,
     seal,
     transport_sealer,
-    unseal,
 )
 from strongroom.domain import validation as check
 from strongroom.domain.errors import (
@@ -1374,10 +1373,13 @@ def _import_line(
     """``(name, namespace, fields, revoked)`` of one export line, validated."""
     name = check.check_name(item.get("name"))
     namespace = check.check_namespace(item.get("namespace"))
-    value = field(item, sealer, "value")
-    if sealer is not None:
-        text = unseal(value, sealer, _export_aad(name, namespace))
-        value = None if text is None else json.loads(text)
+    value = field(item, sealer, "value", _export_aad(name, namespace))
+    if sealer is not None and value is not None:
+        try:
+            value = json.loads(value)
+        except ValueError:
+            msg = "invalid value: the sealed text is not JSON"
+            raise ValidationError(msg) from None
     status = item.get("status", "active")
     if status not in {"active", "revoked"}:
         msg = "invalid status: expected 'active' or 'revoked'"

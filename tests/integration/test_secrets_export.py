@@ -14,6 +14,7 @@ from strongroom import (
     SecretsManager,
     ValidationError,
 )
+from strongroom._transport import seal, transport_sealer
 from tests.conftest import MASTER_KEY
 
 from .raw import query
@@ -167,3 +168,15 @@ def test_export_replays_the_stream_when_a_secret_has_no_head(
     }
 
     assert exported == {"headless": "latest", "normal": "from-the-head"}
+
+
+def test_import_raises_validation_error_when_a_sealed_value_is_not_json(
+    sm: SecretsManager,
+) -> None:
+    sealer = transport_sealer(TRANSPORT)
+    aad = b"strongroom/export/secret/" + json.dumps([None, "x"]).encode()
+    line = json.dumps({"name": "x", "sealed": seal(sealer, "{not json", aad)})
+
+    with pytest.raises(ValidationError, match="import line 1: invalid value"):
+        sm.import_secrets([line], transport_key=TRANSPORT)
+    assert not sm.exists("x")
