@@ -9,6 +9,9 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from strongroom.domain.access import Caller
+from strongroom.domain.errors import AccessDeniedError
+
 SCOPES = (
     "secrets:read",
     "secrets:reveal",
@@ -36,6 +39,9 @@ class ApiToken(Aggregate):
         namespace: str | None
         expires_at: datetime | None
         actor: str | None
+        # Added later: tokens recorded before have no app or env binding.
+        app: str | None = None
+        env: str | None = None
 
     class Revoked(Aggregate.Event):
         """TokenRevoked: the token stops working at once."""
@@ -52,8 +58,12 @@ class ApiToken(Aggregate):
         namespace: str | None,
         expires_at: datetime | None,
         actor: str | None,
+        app: str | None = None,
+        env: str | None = None,
     ) -> None:
         self.name = name
+        self.app = app
+        self.env = env
         self.digest = digest
         self.scopes = tuple(scopes)
         self.namespace = namespace
@@ -76,6 +86,8 @@ class ApiToken(Aggregate):
         expires_at: datetime | None,
         at: datetime,
         actor: str | None,
+        app: str | None = None,
+        env: str | None = None,
     ) -> ApiToken:
         """Record a new token."""
         return cls._create(
@@ -88,6 +100,8 @@ class ApiToken(Aggregate):
             namespace=namespace,
             expires_at=expires_at,
             actor=actor,
+            app=app,
+            env=env,
         )
 
     def revoke(self, *, at: datetime, actor: str | None) -> bool:
@@ -106,3 +120,34 @@ class ApiToken(Aggregate):
         if self.revoked or (self.expires_at is not None and self.expires_at <= now):
             return False
         return scope in self.scopes or "admin" in self.scopes
+
+    @property
+    def actor(self) -> str:
+        """How the log records this token's actions: by id, which is unique."""
+        return f"token:{self.id}"
+
+    @property
+    def bound(self) -> bool:
+        """Whether the token is bound to a namespace, an app or an env."""
+        return (self.namespace, self.app, self.env) != (None, None, None)
+
+    def namespace_for(self, namespace: str | None) -> str | None:
+        """``namespace`` if the token may act there, else AccessDeniedError."""
+        if self.namespace is not None and namespace != self.namespace:
+            msg = "the token is bound to another namespace"
+            raise AccessDeniedError(msg)
+        return namespace
+
+    def caller(self, app: str | None, env: str | None) -> Caller:
+        """The strict caller this token reveals as: its bound app and env win."""
+        for what, given, bound in (("app", app, self.app), ("env", env, self.env)):
+            if bound is not None and given not in {None, bound}:
+                msg = f"the token is bound to another {what}"
+                raise AccessDeniedError(msg)
+        return Caller(app=self.app or app, env=self.env or env, strict=True)
+
+    def check_store_wide(self) -> None:
+        """Store-wide resources (aggregate keys) are for unbound tokens only."""
+        if self.bound:
+            msg = "a token bound to a namespace, app or env cannot use store-wide keys"
+            raise AccessDeniedError(msg)

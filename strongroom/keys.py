@@ -89,9 +89,7 @@ class KeyAPI:
     def set_secret(self, key_id: str, secret: str) -> None:
         """Set the secret of a never-used id; KeyReusedError for any id used before."""
         key_id = check.check_key_id(key_id)
-        if not isinstance(secret, str) or not secret:
-            msg = "invalid key secret: expected a non-empty str"
-            raise ValidationError(msg)
+        check.check_key_secret(secret)
         reservation_id = self._keys.key_reservation_id(key_id)
         reservation = KeyReservation.issue(
             reservation_id=reservation_id, key_id=key_id, at=_now(), actor=self._actor
@@ -166,9 +164,9 @@ class KeyAPI:
 
         Deleted ids come back (with ``secret=None``) only with ``include_deleted``.
         """
-        limit = _count(limit, "limit", minimum=1, maximum=MAX_LOAD)
-        skip = _count(skip, "skip")
-        start = 0 if idx is None else _count(idx, "idx")
+        limit = check.check_count(limit, "limit", minimum=1, maximum=MAX_LOAD)
+        skip = check.check_count(skip, "skip")
+        start = 0 if idx is None else check.check_count(idx, "idx")
         wanted: list[UUID] | None = None
         if ids is not None:
             if isinstance(ids, str):
@@ -395,21 +393,6 @@ class FieldEncryption:
         return _FIELD_AAD + self._key_id.encode()
 
 
-def _count(
-    value: object, what: str, *, minimum: int = 0, maximum: int | None = None
-) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < minimum
-        or (maximum is not None and value > maximum)
-    ):
-        bound = f" and at most {maximum}" if maximum is not None else ""
-        msg = f"invalid {what}: expected an int of at least {minimum}{bound}"
-        raise ValidationError(msg)
-    return value
-
-
 def _parse_line(
     number: int, line: str | bytes, sealer: Sealer | None
 ) -> tuple[str, int, str | None] | None:
@@ -419,11 +402,10 @@ def _parse_line(
         if item is None:
             return None
         key_id = check.check_key_id(item.get("id"))
-        idx = _count(item.get("idx"), "idx")
+        idx = check.check_count(item.get("idx"), "idx")
         secret = field(item, sealer, "secret", _EXPORT_AAD + key_id.encode())
+        if secret is not None:
+            check.check_key_secret(secret)
     except ValidationError as exc:
         raise ValidationError(f"invalid import line {number}: {exc}") from None
-    if secret is not None and (not isinstance(secret, str) or not secret):
-        msg = f"invalid import line {number}: secret must be a non-empty str or null"
-        raise ValidationError(msg)
     return key_id, idx, secret

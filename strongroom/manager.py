@@ -28,15 +28,13 @@ from strongroom._transport import (
     transport_sealer,
 )
 from strongroom.domain import validation as check
+from strongroom.domain.access import Caller, check_reveal
 from strongroom.domain.errors import (
-    AccessDeniedError,
     ConflictError,
     NameReservedError,
     SecretDeletedError,
     SecretExistsError,
-    SecretExpiredError,
     SecretNotFoundError,
-    SecretRevokedError,
     StrongroomError,
     ValidationError,
     VersionConflictError,
@@ -133,8 +131,10 @@ class SecretsManager:
         location: str,
         actor: str | None = None,
         audit_reads: bool = False,
+        strict_access: bool = False,
     ) -> None:
         self._app = app
+        self._strict_access = bool(strict_access)
         self._keys = app.keys
         self._view = view
         self._catch_up = CatchUp(app, SecretsProjection(view), app.keys)
@@ -159,11 +159,15 @@ class SecretsManager:
         previous_master_keys: Iterable[MasterKeyProvider | bytes | str] | None = None,
         actor: str | None = None,
         audit_reads: bool = False,
+        strict_access: bool = False,
     ) -> SecretsManager:
         """Open (creating if needed) the store at ``url``; see DESIGN.md §6.
 
         ``previous_master_keys`` (default: ``STRONGROOM_MASTER_KEY_PREVIOUS``) are
-        needed only while a master-key rotation is unfinished.
+        needed only while a master-key rotation is unfinished. With
+        ``audit_reads`` every reveal is recorded in the log. With
+        ``strict_access`` a secret restricted to apps or envs is revealed only
+        when ``reveal`` names an allowed app and env (the HTTP API always asks).
         """
         settings = Settings()
         embedded = url is None and settings.database_url is None
@@ -192,6 +196,7 @@ class SecretsManager:
             location=_redact(url),
             actor=actor,
             audit_reads=audit_reads,
+            strict_access=strict_access,
         )
 
     def close(self) -> None:
@@ -394,17 +399,13 @@ class SecretsManager:
         Each batch is one transaction: a batch holding an invalid item or a taken
         name writes nothing, and the error says how many earlier batches created.
         """
-        if (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, int)
-            or not 0 < batch_size <= 10_000
-        ):
-            msg = "invalid batch size: expected 1-10000"
-            raise ValidationError(msg)
+        batch_size = check.check_count(
+            batch_size, "batch size", minimum=1, maximum=10_000
+        )
         namespace = check.check_namespace(namespace)
         who = self._who(actor)
         created = 0
-        pairs = iter(items)
+        pairs = iter(check.check_pairs(items))
         while batch := list(islice(pairs, batch_size)):
             try:
                 self._create_batch(batch, namespace, who)
@@ -424,14 +425,13 @@ class SecretsManager:
         key_changes: list[KeyChange] = []
         names: set[str] = set()
         with self._keys.operation(), ExitStack() as staged:
-            for given, value in batch:
-                name = check.check_name(given)
+            for name, value in batch:
                 if name in names:
                     msg = f"secret {describe(name, namespace)} is given twice"
                     raise SecretExistsError(msg)
                 names.add(name)
                 secret, reservation = self._new_secret(
-                    name, namespace, _fields_for(check.check_value(value)), actor, at
+                    name, namespace, _fields_for(value), actor, at
                 )
                 data_key = new_key()
                 staged.enter_context(self._keys.staged(secret.id, data_key))
@@ -622,12 +622,8 @@ class SecretsManager:
             compute = changes
         elif isinstance(changes, Mapping):
             merge = dict(changes)
-            kept = {k: v for k, v in merge.items() if v is not None}
-            if kept:
-                check.check_value(kept)
-            if not all(isinstance(k, str) for k in merge):
-                msg = "patch keys must be str"
-                raise ValidationError(msg)
+            # A None removes its key: check it as a placeholder, keys included.
+            check.check_value({k: True if v is None else v for k, v in merge.items()})
 
             def compute(old: dict[str, Any]) -> dict[str, Any]:
                 merged = {**old, **merge}
@@ -917,8 +913,18 @@ class SecretsManager:
         env: str | None = None,
         actor: str | None = None,
         audit: bool | None = None,
+        caller: Caller | None = None,
     ) -> tuple[Value, int]:
-        """Like ``reveal``, with the value version that was revealed."""
+        """Like ``reveal``, with the value version that was revealed.
+
+        ``caller`` replaces ``app`` and ``env`` for adapters that know who asks
+        (a bound token): such a caller must name an allowed app and env.
+        """
+        if caller is None:
+            caller = Caller(app=app, env=env, strict=self._strict_access)
+        elif (app, env) != (None, None):
+            msg = "give app and env, or a caller, not both"
+            raise ValidationError(msg)
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
         if version is not None:
@@ -933,14 +939,15 @@ class SecretsManager:
                     f"secret {describe(name, namespace)} not found"
                 )
             where = describe(name, namespace)
-            if found.status is Status.REVOKED:
-                raise SecretRevokedError(f"secret {where} is revoked")
-            if found.is_expired(_now()):
-                raise SecretExpiredError(f"secret {where} has expired")
-            if app is not None and found.allowed_apps and app not in found.allowed_apps:
-                raise AccessDeniedError(f"app {app!r} may not reveal secret {where}")
-            if env is not None and found.envs and env not in found.envs:
-                raise AccessDeniedError(f"env {env!r} may not reveal secret {where}")
+            check_reveal(
+                name=name,
+                namespace=namespace,
+                status=found.status,
+                expired=found.is_expired(_now()),
+                allowed_apps=found.allowed_apps,
+                envs=found.envs,
+                caller=caller,
+            )
             if version is None or version == found.value_version:
                 assert found.value is not None
                 version = found.value_version
@@ -966,7 +973,7 @@ class SecretsManager:
     ) -> dict[str, Value | StrongroomError]:
         """Reveal several secrets; each name maps to its value or to its error."""
         results: dict[str, Value | StrongroomError] = {}
-        for name in names:
+        for name in check.check_names(names):
             try:
                 results[name] = self.reveal(name, namespace=namespace)
             except StrongroomError as exc:
@@ -999,20 +1006,14 @@ class SecretsManager:
         """A page of secrets' metadata in ``(namespace NULLS FIRST, name)`` order."""
         filters = ListFilter(
             namespace=check.check_namespace(namespace),
-            scope=_one_of(scope, {"global", "namespace"}, "scope"),
-            prefix=check.check_text(prefix, "prefix", check.MAX_LABEL),
-            app=check.check_text(app, "app", check.MAX_LABEL),
-            env=check.check_text(env, "env", check.MAX_LABEL),
-            status=_one_of(status, STATUSES, "status"),
-            tag=_parse_tag(tag),
+            scope=check.check_one_of(scope, {"global", "namespace"}, "scope"),
+            prefix=check.check_optional_label(prefix or None, "prefix"),
+            app=check.check_optional_label(app, "app"),
+            env=check.check_optional_label(env, "env"),
+            status=check.check_one_of(status, STATUSES, "status"),
+            tag=check.check_tag_filter(tag),
         )
-        if (
-            isinstance(limit, bool)
-            or not isinstance(limit, int)
-            or not 0 < limit <= MAX_PAGE
-        ):
-            msg = f"invalid limit: expected 1-{MAX_PAGE}"
-            raise ValidationError(msg)
+        limit = check.check_count(limit, "limit", minimum=1, maximum=MAX_PAGE)
         after = None if cursor is None else decode_cursor(cursor)
         self._catch_up.run()
         rows = self._view.list_rows(filters, after, limit + 1)
@@ -1026,9 +1027,7 @@ class SecretsManager:
     ) -> SecretStats:
         """Counts of live, revoked, expired, expiring and deleted secrets."""
         namespace = check.check_namespace(namespace)
-        if not isinstance(soon, timedelta) or soon < timedelta(0):
-            msg = "invalid soon: expected a non-negative timedelta"
-            raise ValidationError(msg)
+        soon = check.check_duration(soon, "soon")
         self._catch_up.run()
         now = _now()
         counts = self._view.counts(namespace, now, now + soon)
@@ -1076,7 +1075,7 @@ class SecretsManager:
             until=check.check_moment(until, "until"),
             actor=check.check_actor(actor),
             namespace=check.check_namespace(namespace),
-            action=_one_of(action, ACTIONS, "action"),
+            action=check.check_one_of(action, ACTIONS, "action"),
         )
         self._catch_up.run()
         return (
@@ -1149,13 +1148,7 @@ class SecretsManager:
         nothing any more and can be destroyed, and with it every backup's copy of
         shredded keys.
         """
-        if (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, int)
-            or batch_size < 1
-        ):
-            msg = "invalid batch size: expected a positive int"
-            raise ValidationError(msg)
+        batch_size = check.check_count(batch_size, "batch size", minimum=1)
         provider = None if new_key is None else as_provider(new_key)
         return self._keys.rotate(provider, batch_size=batch_size, progress=progress)
 
@@ -1263,25 +1256,6 @@ def _fields_for(value: Value) -> dict[str, Any]:
     }
 
 
-def _one_of(value: str | None, allowed: Iterable[str], what: str) -> str | None:
-    if value is None:
-        return None
-    if value not in set(allowed):
-        msg = f"invalid {what}: expected one of {', '.join(sorted(allowed))}"
-        raise ValidationError(msg)
-    return str(value)
-
-
-def _parse_tag(tag: str | None) -> tuple[str, str] | None:
-    if tag is None:
-        return None
-    key, sep, val = tag.partition("=") if isinstance(tag, str) else ("", "", "")
-    if not sep or not key:
-        msg = "invalid tag filter: expected 'key=value'"
-        raise ValidationError(msg)
-    return key, val
-
-
 def _info(row: Row, now: datetime) -> SecretInfo:
     status = Status(row.status)
     return SecretInfo(
@@ -1331,7 +1305,7 @@ class _Request:
 
 _METADATA_CHECKS: dict[str, Callable[[Any], Any]] = {
     "description": lambda v: check.check_text(v, "description"),
-    "token_type": lambda v: check.check_text(v, "token type", check.MAX_LABEL),
+    "token_type": lambda v: check.check_optional_label(v, "token type"),
     "allowed_apps": lambda v: check.check_labels(v, "allowed apps"),
     "envs": lambda v: check.check_labels(v, "envs"),
     "expires_at": lambda v: check.check_moment(v, "expiry"),
@@ -1386,11 +1360,7 @@ def _import_line(
         raise ValidationError(msg)
     expires_at = item.get("expires_at")
     if expires_at is not None:
-        try:
-            expires_at = datetime.fromisoformat(str(expires_at))
-        except ValueError:
-            msg = "invalid expires_at: expected an ISO 8601 date-time with offset"
-            raise ValidationError(msg) from None
+        expires_at = check.parse_moment(expires_at, "expires_at")
     metadata = {
         key: item[key] for key in _EXPORTED_METADATA if item.get(key) is not None
     }

@@ -46,6 +46,8 @@ class TokenInfo:
     scopes: tuple[str, ...]
     namespace: str | None
     expires_at: datetime | None
+    app: str | None
+    env: str | None
     created_at: datetime
     created_by: str | None
     revoked: bool
@@ -77,8 +79,14 @@ class TokenAPI:
         namespace: str | None = None,
         expires_at: datetime | None = None,
         name: str | None = None,
+        app: str | None = None,
+        env: str | None = None,
     ) -> IssuedToken:
-        """Issue a token with ``scopes`` (optionally bound to one namespace)."""
+        """Issue a token with ``scopes``, optionally bound to a namespace, app, env.
+
+        A bound token acts only there: other namespaces answer 403, and it reveals
+        as its app and env, whatever a request claims.
+        """
         if isinstance(scopes, str):
             msg = "invalid scopes: expected a list of scopes"
             raise ValidationError(msg)
@@ -90,13 +98,15 @@ class TokenAPI:
         secret = secrets.token_urlsafe(32)
         token = ApiToken.issue(
             token_id=uuid4(),
-            name=check.check_text(name, "token name", check.MAX_LABEL),
+            name=check.check_optional_label(name, "token name"),
             digest=_digest(secret),
             scopes=wanted,
             namespace=check.check_namespace(namespace),
             expires_at=check.check_moment(expires_at, "expiry"),
             at=_now(),
             actor=self._actor,
+            app=check.check_optional_label(app, "app"),
+            env=check.check_optional_label(env, "env"),
         )
         self._app.save(token)
         return IssuedToken(f"{_PREFIX}{token.id.hex}_{secret}", _info(token))
@@ -106,11 +116,8 @@ class TokenAPI:
         if not isinstance(token, str) or not token.startswith(_PREFIX):
             return None
         token_id, sep, secret = token[len(_PREFIX) :].partition("_")
-        try:
-            found = self._app.repository.get(UUID(hex=token_id)) if sep else None
-        except (ValueError, AggregateNotFoundError):
-            found = None
-        if not isinstance(found, ApiToken):
+        found = self._load(token_id) if sep else None
+        if found is None:
             # Hash anyway: an unknown id takes as long as a wrong secret.
             hmac.compare_digest(_digest(secret), "0" * 64)
             return None
@@ -143,17 +150,30 @@ class TokenAPI:
 
     def revoke(self, token_id: UUID | str) -> bool:
         """Revoke a token by id: True once, then False (unknown ids: False)."""
-        try:
-            key = token_id if isinstance(token_id, UUID) else UUID(str(token_id))
-            token: ApiToken = self._app.repository.get(key)
-        except (ValueError, AggregateNotFoundError):
-            return False
-        if not isinstance(token, ApiToken) or not token.revoke(
-            at=_now(), actor=self._actor
-        ):
+        token = self._load(token_id)
+        if token is None or not token.revoke(at=_now(), actor=self._actor):
             return False
         self._app.save(token)
         return True
+
+    def _load(self, token_id: UUID | str) -> ApiToken | None:
+        """The token with that id; None for anything else, never loading it.
+
+        An id may name a secret or a key reservation: only a stream that starts
+        with a token's first event is read, so nothing else is ever decrypted.
+        """
+        try:
+            key = token_id if isinstance(token_id, UUID) else UUID(str(token_id))
+        except ValueError:
+            return None
+        first = self._app.recorder.select_events(key, limit=1)
+        if not first or first[0].topic != ApiToken.Created.TOPIC:
+            return None
+        try:
+            found: object = self._app.repository.get(key)
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, ApiToken) else None
 
 
 def _info(token: ApiToken) -> TokenInfo:
@@ -163,6 +183,8 @@ def _info(token: ApiToken) -> TokenInfo:
         scopes=tuple(token.scopes),
         namespace=token.namespace,
         expires_at=token.expires_at,
+        app=token.app,
+        env=token.env,
         created_at=token.created_on,
         created_by=token.created_by,
         revoked=token.revoked,

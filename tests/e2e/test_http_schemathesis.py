@@ -42,6 +42,10 @@ def test_no_server_errors_and_no_schema_violations_when_fuzzed(
             max_examples=15, deadline=None, suppress_health_check=list(HealthCheck)
         )
         def fuzz(case: Any) -> None:
+            if case.query:
+                # A cursor is opaque: only one the server handed out is valid, which
+                # no schema can say; invalid ones have their own test (400).
+                case.query.pop("cursor", None)
             case.call_and_validate(headers=headers)
 
         fuzz()

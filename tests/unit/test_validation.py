@@ -1,4 +1,4 @@
-"""Validation rules (DESIGN.md §6), no I/O."""
+"""Validation rules, no I/O."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def test_names_are_accepted_exactly_when_they_follow_the_rule(name: str) -> None
         (name[0].isalnum() or name[0] == "_")
         and "//" not in name
         and not name.endswith("/")
+        and not {".", ".."} & set(name.split("/"))
     )
     if valid:
         assert check.check_name(name) == name

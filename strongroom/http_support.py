@@ -1,0 +1,214 @@
+"""What the HTTP app is built from: its one error table and its ASGI middlewares."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote, unquote
+
+from fastapi.responses import JSONResponse
+
+from strongroom.domain import validation as check
+from strongroom.domain.errors import (
+    AccessDeniedError,
+    CommitUnknownError,
+    ConflictError,
+    KeyReusedError,
+    NameReservedError,
+    SecretDeletedError,
+    SecretExistsError,
+    SecretExpiredError,
+    SecretNotFoundError,
+    SecretRevokedError,
+    StoreBusyError,
+    StoreUnavailableError,
+    StrongroomError,
+    ValidationError,
+    VersionConflictError,
+    VersionNotFoundError,
+)
+
+PREFIX = "/api/v1/secrets"
+BY_NAME = PREFIX + "/by-name/"
+access_log = logging.getLogger("strongroom.http")
+
+
+class ApiError(Exception):
+    """An error response raised from a route or a dependency."""
+
+    def __init__(
+        self, status: int, error: str, code: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.code = code
+        self.headers = headers
+
+
+def unauthenticated(error: str) -> ApiError:
+    """A 401 that tells the client how to authenticate (RFC 6750)."""
+    return ApiError(401, error, "unauthenticated", {"WWW-Authenticate": "Bearer"})
+
+
+STATUS: list[tuple[type[StrongroomError], int, str]] = [
+    (ValidationError, 400, "validation_error"),
+    (SecretNotFoundError, 404, "not_found"),
+    (VersionNotFoundError, 404, "version_not_found"),
+    (SecretExistsError, 409, "exists"),
+    (NameReservedError, 409, "name_reserved"),
+    (KeyReusedError, 409, "key_reused"),
+    (VersionConflictError, 409, "conflict"),
+    (SecretDeletedError, 410, "deleted"),
+    (SecretExpiredError, 410, "expired"),
+    (SecretRevokedError, 409, "revoked"),
+    (AccessDeniedError, 403, "access_denied"),
+    (CommitUnknownError, 503, "commit_unknown"),
+    (StoreBusyError, 503, "store_busy"),
+    (StoreUnavailableError, 503, "store_unavailable"),
+    (ConflictError, 409, "conflict"),
+]
+"""Every library error's HTTP status and code: the one table adapters map through."""
+
+
+def error_response(
+    status: int, error: str, code: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """An error body: ``{"error": ..., "code": ...}``."""
+    return JSONResponse(
+        status_code=status, content={"error": error, "code": code}, headers=headers
+    )
+
+
+def answer_for(exc: StrongroomError) -> tuple[int, str, str]:
+    """A library error's HTTP status, message and code.
+
+    Library messages name secrets, never values; an unmapped error says nothing.
+    """
+    for kind, status, code in STATUS:
+        if isinstance(exc, kind):
+            return status, str(exc), code
+    access_log.error("internal error: %s", type(exc).__name__)
+    return 500, "internal error", "internal"
+
+
+def from_strongroom(exc: StrongroomError) -> JSONResponse:
+    """The response for a library error."""
+    return error_response(*answer_for(exc))
+
+
+class BodyLimit:
+    """Refuses request bodies over ``limit`` bytes, declared or streamed (chunked).
+
+    The body is read (at most ``limit`` bytes) before the application sees it, so an
+    oversized request is answered 413 without running any route.
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Read the body up to the limit, then hand it on."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, receive, send)
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.limit:
+                response = error_response(413, "request body too large", "too_large")
+                await response(scope, receive, send)
+                return
+            chunks.append(body)
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {
+                    "type": "http.request",
+                    "body": b"".join(chunks),
+                    "more_body": False,
+                }
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+class NameSegment:
+    """Makes a by-name path unambiguous: the name is exactly one path segment.
+
+    A name's ``/`` travels as ``%2F`` (``encodeURIComponent``), so
+    ``/by-name/svc%2Fvalue`` is the secret ``svc/value`` and ``/by-name/svc/value``
+    the value of ``svc``. The server decodes paths before routing, which would
+    lose that difference, so this keeps the name's segment encoded for the router
+    (routes decode it once, with ``name_of``).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Route on the raw name segment, the rest of the path decoded."""
+        raw = scope.get("raw_path")
+        if scope["type"] == "http" and raw and scope["path"].startswith(BY_NAME):
+            prefix = BY_NAME.encode()
+            at = raw.find(prefix)
+            if at >= 0:
+                segment, slash, rest = raw[at + len(prefix) :].partition(b"/")
+                name = quote(unquote(segment.decode("latin-1")), safe="")
+                tail = unquote(rest.decode("latin-1"))
+                scope = dict(scope, path=BY_NAME + name + slash.decode() + tail)
+        await self.app(scope, receive, send)
+
+
+def name_of(segment: str) -> str:
+    """The secret name a by-name route's path segment holds."""
+    return check.check_name(unquote(segment))
+
+
+def shallow_enough(raw: bytes, limit: int = check.MAX_JSON_DEPTH) -> bool:
+    """Whether JSON text nests at most ``limit`` levels (checked before parsing it:
+    a deep enough document exhausts Python's recursion limit in the parser)."""
+    depth = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in {0x5B, 0x7B}:  # [ {
+            depth += 1
+            if depth > limit:
+                return False
+        elif byte in {0x5D, 0x7D}:  # ] }
+            depth -= 1
+    return True
+
+
+def apply_merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396: objects merge recursively, null removes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = apply_merge_patch(result.get(key), value)
+    return result
