@@ -71,11 +71,7 @@ def _fail(what: str, rule: str) -> ValidationError:
 
 def check_name(name: object) -> str:
     """Return ``name`` if it is a valid secret name, else raise ValidationError."""
-    if (
-        not isinstance(name, str)
-        or len(name) > MAX_NAME
-        or not _NAME.fullmatch(name)
-    ):
+    if not isinstance(name, str) or len(name) > MAX_NAME or not _NAME.fullmatch(name):
         rule = (
             f"1-{MAX_NAME} characters of A-Z a-z 0-9 _ . - /, starting with a letter, "
             "digit or underscore, no empty, '.' or '..' segment and no trailing '/'"
@@ -324,6 +320,21 @@ def check_duration(value: object, what: str) -> timedelta:
     if not isinstance(value, timedelta) or not timedelta(0) <= value <= MAX_DURATION:
         raise _fail(what, "expected a non-negative timedelta of at most 100 years")
     return value
+
+
+_DURATION = re.compile(r"([0-9]{1,12})([smhdwy])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def parse_duration(text: object, what: str) -> timedelta:
+    """A lifetime written like ``30d``: a positive whole number of s, m, h, d, w or y."""
+    found = _DURATION.fullmatch(text) if isinstance(text, str) else None
+    if found is None or int(found[1]) == 0:
+        raise _fail(what, "expected a duration like 30d, 12h or 15m (s, m, h, d, w, y)")
+    seconds = int(found[1]) * _UNIT_SECONDS[found[2]]
+    if seconds > MAX_DURATION.total_seconds():
+        raise _fail(what, "at most 100 years")
+    return timedelta(seconds=seconds)
 
 
 def expiry_after(now: datetime, lifetime: timedelta) -> datetime:

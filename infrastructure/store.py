@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -10,6 +12,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlencode
 from uuid import UUID
 
+import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, OperationalError
@@ -17,7 +20,7 @@ from eventsourcing.utils import Environment, EnvType
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.sql import SQL, Identifier
 
-from strongroom.domain.errors import ValidationError
+from strongroom.domain.errors import StoreUnavailableError, ValidationError
 from strongroom.domain.results import Status
 from strongroom.domain.secret import Head, Secret
 from strongroom.infrastructure.keys import KeyRing
@@ -79,7 +82,7 @@ def parse_url(url: str) -> tuple[Backend, dict[str, str]]:
         if not path:
             msg = "invalid database URL: sqlite:/// needs a file path"
             raise ValidationError(msg)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _create_private_file(Path(path))
         return "sqlite", {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": path,
@@ -113,6 +116,57 @@ def parse_url(url: str) -> tuple[Backend, dict[str, str]]:
         }
     msg = f"invalid database URL: unsupported scheme {scheme!r}"
     raise ValidationError(msg)
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only, if it does not exist.
+
+    SQLite gives its -wal and -shm files the database file's mode, so they are
+    private too. A missing directory is an error: a mistyped URL must not create
+    a store somewhere unexpected (``sqlite:///x`` is relative to the current
+    directory, ``sqlite:////x`` absolute).
+    """
+    if not path.parent.is_dir():
+        msg = (
+            f"invalid database URL: the directory {str(path.parent.absolute())!r} "
+            "does not exist (sqlite:///PATH is relative, sqlite:////PATH absolute)"
+        )
+        raise ValidationError(msg)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+_REFUSALS = {
+    "3D000": "the database does not exist",
+    "28000": "the role was refused",
+    "28P01": "the role was refused",
+}
+
+
+def probe_postgres(env: EnvType) -> None:
+    """Fail at once, naming host and port, when PostgreSQL cannot be used.
+
+    Without this, a refused connection, an unknown database or a bad role would
+    surface only as a pool timeout, later, and look like a busy database.
+    """
+    host, port = env["POSTGRES_HOST"], env["POSTGRES_PORT"]
+    try:
+        psycopg.connect(
+            host=host,
+            port=port,
+            dbname=env["POSTGRES_DBNAME"],
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"] or None,
+            connect_timeout=env["POSTGRES_CONNECT_TIMEOUT"],
+        ).close()
+    except psycopg.OperationalError as exc:
+        reason = _REFUSALS.get(exc.sqlstate or "", "the connection failed")
+        msg = (
+            f"cannot open the store: PostgreSQL at {host}:{port} "
+            f"(database {env['POSTGRES_DBNAME']!r}, role {env['POSTGRES_USER']!r}): "
+            f"{reason}"
+        )
+        raise StoreUnavailableError(msg) from None
 
 
 SCHEMA_VERSION = b"6"
@@ -166,6 +220,8 @@ class StrongroomApplication(Application[UUID]):
         previous_master_keys: Sequence[MasterKeyProvider] = (),
         views: Sequence[ViewFactory] = (),
     ) -> None:
+        if dict(env).get("PERSISTENCE_MODULE") == "eventsourcing.postgres":
+            probe_postgres(env)
         for attempt in range(_OPEN_ATTEMPTS):
             try:
                 super().__init__(env)

@@ -21,6 +21,7 @@ from uuid import UUID
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.projection import Projection
 
+from strongroom.domain import validation as check
 from strongroom.domain.errors import ValidationError
 from strongroom.domain.reads import Reveal
 from strongroom.domain.reservations import NameReservation
@@ -371,6 +372,9 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     if not isinstance(ns_key, str) or not isinstance(name, str):
         msg = "invalid cursor"
         raise ValidationError(msg)
+    # A forged cursor reaches the query: it must hold only storable text.
+    check.check_text(ns_key, "cursor", check.MAX_LABEL)
+    check.check_text(name, "cursor", check.MAX_LABEL)
     return ns_key, name
 
 

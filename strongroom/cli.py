@@ -15,13 +15,15 @@ from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, NoReturn, cast
+from typing import Annotated, Any, NoReturn, TypeVar, cast
 from uuid import UUID
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
+from strongroom.domain import validation as check
 from strongroom.domain.errors import (
     ConflictError,
     SecretDeletedError,
@@ -36,9 +38,45 @@ from strongroom.domain.validation import Value
 from strongroom.manager import SecretsManager
 
 EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_GONE = 1, 2, 3, 4, 5
+T = TypeVar("T")
+
+_GLOBAL_OPTIONS = ("--url", "--actor")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move ``--url``/``--actor`` given after the subcommand to before it.
+
+    They configure the store, not the command, so ``strongroom import f --url U``
+    means what ``strongroom --url U import f`` does. Nothing after ``--`` moves.
+    """
+    hoisted: list[str] = []
+    rest: list[str] = []
+    items = iter(args)
+    for arg in items:
+        if arg == "--":
+            rest += [arg, *items]
+            break
+        option, eq, _ = arg.partition("=")
+        if option in _GLOBAL_OPTIONS and rest:
+            hoisted.append(arg)
+            if not eq:
+                hoisted.append(next(items, ""))
+        else:
+            rest.append(arg)
+    return hoisted + rest
+
+
+class _Group(TyperGroup):
+    """The top-level group: global options are taken anywhere on the line."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Hoist the global options, then parse as usual."""
+        return super().parse_args(ctx, hoist_global_options(args))
+
 
 app = typer.Typer(
     name="strongroom",
+    cls=_Group,
     help="An event-sourced secrets store with per-secret crypto-shredding.",
     no_args_is_help=True,
     add_completion=True,
@@ -46,7 +84,8 @@ app = typer.Typer(
 )
 
 Namespace = Annotated[
-    str | None, typer.Option("--namespace", "-n", help="Namespace (default: global).")
+    str | None,
+    typer.Option("--namespace", "-n", help="The secret's namespace (default: global)."),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 Name = Annotated[str, typer.Argument(help="Secret name, e.g. app/db/password.")]
@@ -60,6 +99,14 @@ class _State:
 state = _State()
 
 
+def _print_version(given: bool) -> None:
+    if given:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"strongroom {version('strongroom')}\n")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _options(
     url: Annotated[
@@ -71,9 +118,26 @@ def _options(
         ),
     ] = None,
     actor: Annotated[
-        str | None, typer.Option("--actor", help="Who to record as the actor.")
+        str | None,
+        typer.Option(
+            "--actor", help="Who the log records as the actor (default: your login)."
+        ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
 ) -> None:
+    """An event-sourced secrets store with per-secret crypto-shredding.
+
+    --url and --actor may also follow the subcommand.
+    """
+    del version
     state.url = url
     state.actor = actor or _os_user()
 
@@ -195,7 +259,9 @@ def _run(action: Callable[[SecretsManager], Any]) -> Any:
 JsonValue = Annotated[
     bool, typer.Option("--json-value", help="Read the value as a JSON object.")
 ]
-Description = Annotated[str | None, typer.Option("--description", "-d")]
+Description = Annotated[
+    str | None, typer.Option("--description", "-d", help="A free-text description.")
+]
 
 
 def _write(
@@ -245,7 +311,10 @@ def create(
 def get(
     name: Name,
     namespace: Namespace = None,
-    include_deleted: Annotated[bool, typer.Option("--include-deleted")] = False,
+    include_deleted: Annotated[
+        bool,
+        typer.Option("--include-deleted", help="Show a deleted secret's tombstone."),
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Show a secret's metadata (never its value)."""
@@ -259,15 +328,32 @@ def get(
 def reveal(
     name: Name,
     namespace: Namespace = None,
-    version: Annotated[int | None, typer.Option("--version", "-v")] = None,
-    app_name: Annotated[str | None, typer.Option("--app")] = None,
-    env: Annotated[str | None, typer.Option("--env")] = None,
+    version: Annotated[
+        int | None, typer.Option("--version", "-v", help="An older value version.")
+    ] = None,
+    app_name: Annotated[
+        str | None,
+        typer.Option("--app", help="The app asking (for restricted secrets)."),
+    ] = None,
+    env: Annotated[
+        str | None,
+        typer.Option("--env", help="The env asking (for restricted secrets)."),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Print the value (raw text, or JSON for object values) to stdout."""
+    """Print the value (raw text, or JSON for object values) to stdout.
+
+    Every reveal from the command line is recorded in the log (who, which
+    version, when; never the value): a person reading a secret is audited.
+    """
     value = _run(
         lambda sm: sm.reveal(
-            name, namespace=namespace, version=version, app=app_name, env=env
+            name,
+            namespace=namespace,
+            version=version,
+            app=app_name,
+            env=env,
+            audit=True,
         )
     )
     if as_json or isinstance(value, dict):
@@ -278,14 +364,33 @@ def reveal(
 
 @app.command("list")
 def list_(
-    namespace: Namespace = None,
-    prefix: Annotated[str | None, typer.Option("--prefix")] = None,
-    status: Annotated[str | None, typer.Option("--status")] = None,
-    limit: Annotated[int, typer.Option("--limit")] = 100,
-    cursor: Annotated[str | None, typer.Option("--cursor")] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            "--namespace",
+            "-n",
+            help="Only this namespace (default: every namespace and the global ones).",
+        ),
+    ] = None,
+    prefix: Annotated[
+        str | None, typer.Option("--prefix", help="Only names starting with this.")
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status", help="active, revoked or deleted (default: active and revoked)."
+        ),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", help="At most this many (1-1000).")
+    ] = 100,
+    cursor: Annotated[
+        str | None,
+        typer.Option("--cursor", help="Go on from an earlier page's cursor."),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """List secrets (metadata only)."""
+    """List secrets (metadata only), global ones first, then by namespace and name."""
     page = _run(
         lambda sm: sm.list(
             namespace=namespace,
@@ -426,16 +531,15 @@ def _parse_moment(text: str | None, what: str) -> datetime | None:
 
 
 def _moment(text: str, what: str) -> datetime:
+    return _checked(lambda: check.parse_moment(text, what))
+
+
+def _checked(parse: Callable[[], T]) -> T:
+    """The result of a library rule applied to an argument; exit 2 if it fails."""
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        _fail(f"{what} must be an ISO 8601 date-time with a UTC offset", EXIT_USAGE)
-    if moment.utcoffset() is None:
-        _fail(
-            f"{what} must include a UTC offset, e.g. 2026-01-01T00:00:00+00:00",
-            EXIT_USAGE,
-        )
-    return moment
+        return parse()
+    except ValidationError as exc:
+        _fail(str(exc), EXIT_USAGE)
 
 
 @app.command()
@@ -468,10 +572,16 @@ def update(
     ] = False,
     description: Description = None,
     expires_at: Annotated[
-        str | None, typer.Option("--expires-at", help="ISO 8601 with offset.")
+        str | None,
+        typer.Option("--expires-at", help="When it expires: ISO 8601 with offset."),
     ] = None,
     expected_version: Annotated[
-        int | None, typer.Option("--expected-version", min=1)
+        int | None,
+        typer.Option(
+            "--expected-version",
+            min=1,
+            help="Fail unless the value is at this version.",
+        ),
     ] = None,
     json_value: JsonValue = False,
     as_json: AsJson = False,
@@ -498,11 +608,21 @@ def update(
 
 @app.command()
 def audit(
-    since: Annotated[str | None, typer.Option("--since")] = None,
-    until: Annotated[str | None, typer.Option("--until")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="From this moment (ISO 8601).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Up to this moment (ISO 8601).")
+    ] = None,
     actor: Annotated[str | None, typer.Option("--by", help="Only this actor.")] = None,
-    namespace: Namespace = None,
-    action: Annotated[str | None, typer.Option("--action")] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option("--namespace", "-n", help="Only this namespace (default: all)."),
+    ] = None,
+    action: Annotated[
+        str | None,
+        typer.Option("--action", help="Only this action, e.g. created, revealed."),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Recorded actions across the store, in log order (--json: one JSON array)."""
@@ -827,7 +947,10 @@ def _confirm(yes: bool, question: str) -> None:
 
 @app.command("rotate-master-key")
 def rotate_master_key(
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 1000,
+    batch_size: Annotated[
+        int,
+        typer.Option("--batch-size", min=1, help="Keys re-wrapped per transaction."),
+    ] = 1000,
     as_json: AsJson = False,
 ) -> None:
     """Re-wrap every key under STRONGROOM_MASTER_KEY (the old one as ..._PREVIOUS).
@@ -863,16 +986,16 @@ token_app = typer.Typer(
 app.add_typer(token_app)
 
 
-def _parse_duration(text: str | None) -> datetime | None:
+def _expiry(text: str | None) -> datetime | None:
     if text is None:
         return None
-    from datetime import UTC, timedelta
+    from datetime import UTC
 
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    amount, unit = text[:-1], text[-1:]
-    if unit not in units or not amount.isdigit() or int(amount) == 0:
-        _fail("--expires expects a duration like 30d, 12h, 15m", EXIT_USAGE)
-    return datetime.now(UTC) + timedelta(seconds=int(amount) * units[unit])
+    return _checked(
+        lambda: check.expiry_after(
+            datetime.now(UTC), check.parse_duration(text, "--expires")
+        )
+    )
 
 
 @token_app.command("create")
@@ -884,20 +1007,41 @@ def token_create(
             help="secrets:read, secrets:reveal, secrets:write, keys:read, keys:write, admin",
         ),
     ],
-    namespace: Namespace = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option("--namespace", "-n", help="Bind the token to this namespace."),
+    ] = None,
+    app_name: Annotated[
+        str | None,
+        typer.Option("--app", help="Bind it to this app: it reveals only as this app."),
+    ] = None,
+    env: Annotated[
+        str | None,
+        typer.Option("--env", help="Bind it to this env: it reveals only as this env."),
+    ] = None,
     expires: Annotated[
-        str | None, typer.Option("--expires", help="Lifetime, e.g. 30d, 12h.")
+        str | None,
+        typer.Option("--expires", help="Lifetime, e.g. 30d, 12h (s, m, h, d, w, y)."),
     ] = None,
     name: Annotated[
         str | None, typer.Option("--name", help="A label for the token.")
     ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Create a token; it is printed once and stored only as a hash."""
-    expires_at = _parse_duration(expires)
+    """Create a token; it is printed once and stored only as a hash.
+
+    A token bound to a namespace, app or env acts only there, and cannot use
+    the store-wide key API.
+    """
+    expires_at = _expiry(expires)
     issued = _run(
         lambda sm: sm.tokens.create(
-            scopes=scope, namespace=namespace, expires_at=expires_at, name=name
+            scopes=scope,
+            namespace=namespace,
+            expires_at=expires_at,
+            name=name,
+            app=app_name,
+            env=env,
         )
     )
     if as_json:
@@ -915,9 +1059,27 @@ def token_list(as_json: AsJson = False) -> None:
         found,
         as_json=as_json,
         title="tokens",
-        columns=["id", "name", "scopes", "namespace", "expires", "revoked"],
+        columns=[
+            "id",
+            "name",
+            "scopes",
+            "namespace",
+            "app",
+            "env",
+            "expires",
+            "revoked",
+        ],
         rows=lambda: [
-            [t.id, t.name, ",".join(t.scopes), t.namespace, t.expires_at, t.revoked]
+            [
+                t.id,
+                t.name,
+                ",".join(t.scopes),
+                t.namespace,
+                t.app,
+                t.env,
+                t.expires_at,
+                t.revoked,
+            ]
             for t in found
         ],
     )
@@ -938,8 +1100,12 @@ def token_revoke(
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8200,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")
+    ] = 8200,
     access_log: Annotated[
         bool,
         typer.Option("--access-log/--no-access-log", help="JSON lines on stderr."),
@@ -961,7 +1127,7 @@ def serve(
         http_log.propagate = False
 
     with _manager() as sm:
-        uvicorn.run(
+        config = uvicorn.Config(
             create_app(sm),
             host=host,
             port=port,
@@ -969,6 +1135,22 @@ def serve(
             access_log=False,
             server_header=False,
         )
+        server = uvicorn.Server(config)
+        startup = server.startup
+
+        async def announce(sockets: Any = None) -> None:
+            await startup(sockets)
+            for listener in server.servers:
+                for sock in listener.sockets:
+                    where, bound = sock.getsockname()[:2]
+                    sys.stderr.write(
+                        f"strongroom: serving http://{where}:{bound} "
+                        f"(API under /api/v1/secrets, index at /)\n"
+                    )
+            sys.stderr.flush()
+
+        server.startup = announce  # type: ignore[method-assign]
+        server.run()
 
 
 def main() -> None:

@@ -12,7 +12,6 @@ A secret's name is one path segment: write its ``/`` as ``%2F``
 """
 
 import json
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -59,6 +58,7 @@ from strongroom.http_schemas import (
 )
 from strongroom.http_support import (
     PREFIX,
+    AccessLog,
     ApiError,
     BodyLimit,
     NameSegment,
@@ -118,6 +118,7 @@ def create_app(sm: SecretsManager) -> FastAPI:  # noqa: PLR0915 - the routes, in
     app.router.redirect_slashes = False
     app.add_middleware(BodyLimit, limit=MAX_BODY)
     app.add_middleware(NameSegment)
+    app.add_middleware(AccessLog)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -151,25 +152,6 @@ def create_app(sm: SecretsManager) -> FastAPI:  # noqa: PLR0915 - the routes, in
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         access_log.error("internal error: %s", type(exc).__name__)
         return error_response(500, "internal error", "internal")
-
-    @app.middleware("http")
-    async def _access_log(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        # One JSON line per request. Paths may hold secret names, never values;
-        # query strings and bodies are left out.
-        line = {
-            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "method": request.method,
-            "path": request.url.path,
-            "status": response.status_code,
-            "ms": round((time.perf_counter() - started) * 1000, 1),
-            "client": request.client.host if request.client else None,
-        }
-        access_log.info(json.dumps(line, separators=(",", ":")))
-        return response
 
     def bearer(scope: str) -> Callable[[Request], Awaitable[ApiToken]]:
         async def check_token(request: Request) -> ApiToken:

@@ -56,24 +56,17 @@ NamespaceName = Annotated[
 ]
 Description = Annotated[
     str,
-    Field(max_length=check.MAX_TEXT, pattern=check.TEXT_PATTERN),
+    Field(max_length=check.MAX_TEXT, json_schema_extra={"pattern": check.TEXT_PATTERN}),
     _rule(lambda v: check.check_text(v, "description")),
 ]
 Label = Annotated[
     str,
-    Field(min_length=1, max_length=check.MAX_LABEL, pattern=check.LABEL_PATTERN),
-    _rule(lambda v: check.check_label(v, "label")),
-]
-TagKey = Annotated[
-    str,
-    Field(min_length=1, max_length=check.MAX_TAG_KEY, pattern=check.LABEL_PATTERN),
-]
-TagValue = Annotated[
-    str,
     Field(
-        max_length=check.MAX_TAG_VALUE,
-        pattern=check.LABEL_PATTERN.replace("]+$", "]*$"),
+        min_length=1,
+        max_length=check.MAX_LABEL,
+        json_schema_extra={"pattern": check.LABEL_PATTERN},
     ),
+    _rule(lambda v: check.check_label(v, "label")),
 ]
 # The schemas below describe a part of what the server takes, never more, so a
 # client that follows them is never refused: a value of up to 16 Ki characters
@@ -124,7 +117,7 @@ Moment = Annotated[
     ),
 ]
 Tags = Annotated[
-    dict[TagKey, TagValue],
+    dict[str, str],
     _rule(check.check_tags),
     WithJsonSchema(
         {

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -143,6 +146,52 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+class AccessLog:
+    """One JSON line per request, written when the answer ends (or is cut off).
+
+    A plain ASGI middleware rather than Starlette's ``BaseHTTPMiddleware``, which
+    would finish a stream cleanly when its body raises: a failure mid-stream must
+    reach the server, which then aborts the connection, so a client never takes
+    a cut stream for a complete one. Paths may hold secret names, never values;
+    query strings and bodies are left out.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Pass the request on, noting its status and duration."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def noting(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        aborted = True
+        try:
+            await self.app(scope, receive, noting)
+            aborted = False
+        finally:
+            client = scope.get("client")
+            line = {
+                "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "client": client[0] if client else None,
+            }
+            if aborted:
+                line["aborted"] = True
+            access_log.info(json.dumps(line, separators=(",", ":")))
 
 
 class NameSegment:

@@ -44,8 +44,12 @@ class Settings(BaseSettings):
         return base / "strongroom"
 
     def embedded_url(self) -> str:
-        """The URL of the embedded SQLite default."""
-        return "sqlite:///" + str((self.data_dir() / DATABASE_FILENAME).absolute())
+        """The URL of the embedded SQLite default, its private directory made."""
+        data = self.data_dir()
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Also when an earlier version made it with the umask's mode.
+        data.chmod(0o700)
+        return "sqlite:///" + str((data / DATABASE_FILENAME).absolute())
 
     def master_key_provider(self, *, embedded: bool) -> MasterKeyProvider:
         """The configured master key; the embedded default generates one on first use."""

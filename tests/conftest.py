@@ -62,6 +62,7 @@ def _fresh_database(postgres_admin_url: str) -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """A fresh SQLite file for this test."""
+    (tmp_path / "store").mkdir(exist_ok=True)
     return "sqlite:///" + str(tmp_path / "store" / "strongroom.db")
 
 
@@ -84,6 +85,7 @@ def other_store_url(
 ) -> str:
     """A second fresh store of the backend under test (import targets, copies)."""
     if backend == "sqlite":
+        (tmp_path / "other").mkdir(exist_ok=True)
         return "sqlite:///" + str(tmp_path / "other" / "strongroom.db")
     return str(request.getfixturevalue("postgres_url_2"))
 

@@ -116,9 +116,7 @@ def test_by_name_routes_follow_the_contract_when_names_contain_slashes(
     )
     assert updated.status_code == 200
     assert (updated.json()["version"], updated.json()["description"]) == (2, "d")
-    versions = client.get(
-        f"{by_name}/versions", headers=headers
-    ).json()
+    versions = client.get(f"{by_name}/versions", headers=headers).json()
     assert [v["version"] for v in versions] == [2, 1]
     assert {v["secret_id"] for v in versions} == {created["id"]}
     rolled = client.post(f"{by_name}/rollback/1", headers=headers)

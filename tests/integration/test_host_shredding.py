@@ -69,6 +69,7 @@ def _host_env(
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(tmp_path / "host.db"),
         }
+        (tmp_path / "keys").mkdir()
         keys_url = "sqlite:///" + str(tmp_path / "keys" / "strongroom.db")
     else:
         # Host events and strongroom's key store share one PostgreSQL database.
