@@ -136,11 +136,24 @@ def _create_private_file(path: Path) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
-_REFUSALS = {
-    "3D000": "the database does not exist",
-    "28000": "the role was refused",
-    "28P01": "the role was refused",
-}
+# libpq gives no SQLSTATE for a refused connection, so its message is matched;
+# what the caller sees is only one of these, never the driver's text.
+_REFUSALS = (
+    ("does not exist", 'database "', "the database does not exist"),
+    ("does not exist", 'role "', "the role does not exist"),
+    ("authentication failed", "", "the role was refused (authentication failed)"),
+    ("no pg_hba.conf entry", "", "the server refused this host or role"),
+    ("connection refused", "", "the connection was refused (is it running?)"),
+    ("timeout expired", "", "no answer within the connect timeout"),
+)
+
+
+def _refusal(exc: Exception) -> str:
+    text = str(exc).lower()
+    for marker, also, reason in _REFUSALS:
+        if marker in text and also in text:
+            return reason
+    return "the connection failed"
 
 
 def probe_postgres(env: EnvType) -> None:
@@ -160,7 +173,7 @@ def probe_postgres(env: EnvType) -> None:
             connect_timeout=env["POSTGRES_CONNECT_TIMEOUT"],
         ).close()
     except psycopg.OperationalError as exc:
-        reason = _REFUSALS.get(exc.sqlstate or "", "the connection failed")
+        reason = _refusal(exc)
         msg = (
             f"cannot open the store: PostgreSQL at {host}:{port} "
             f"(database {env['POSTGRES_DBNAME']!r}, role {env['POSTGRES_USER']!r}): "

@@ -161,7 +161,13 @@ class SecretsManager:
         audit_reads: bool = False,
         strict_access: bool = False,
     ) -> SecretsManager:
-        """Open (creating if needed) the store at ``url``; see DESIGN.md §6.
+        """Open (creating if needed) the store at ``url``.
+
+        ``url``: ``sqlite:///PATH`` or ``postgresql://user@host:port/db``; None
+        means ``STRONGROOM_DATABASE_URL``, else the embedded SQLite store in the
+        data dir. ``master_key``: 32 bytes, their base64, or a provider (default:
+        the ``STRONGROOM_MASTER_KEY*`` settings). ``actor`` is recorded for every
+        write that names none.
 
         ``previous_master_keys`` (default: ``STRONGROOM_MASTER_KEY_PREVIOUS``) are
         needed only while a master-key rotation is unfinished. With
