@@ -14,56 +14,18 @@ import itertools
 import json
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from strongroom import ConflictError, SecretsManager, ValidationError
+from tests.odd_input import odd_integers, odd_moments, odd_text
 
 from .raw import query
 
 EXAMPLES = int(os.environ.get("STRONGROOM_INVARIANT_EXAMPLES", "2000"))
-ODD = [
-    "\x00",
-    "\ud800",
-    "\udc00",
-    "\x01",
-    "\x1b",
-    "\x7f",
-    "\x85",
-    "\ufeff",
-    "\u202e",
-    "\u2066",
-    "\n",
-    "\t",
-    " ",
-    "é",
-    "😀",
-    "/",
-    ".",
-    "..",
-    "%00",
-]
-odd_text = st.lists(
-    st.one_of(st.sampled_from(ODD), st.text(min_size=1, max_size=3)),
-    min_size=1,
-    max_size=5,
-).map("".join)
-odd_moments = st.builds(
-    lambda naive, minutes: naive.replace(tzinfo=timezone(timedelta(minutes=minutes))),
-    st.one_of(
-        st.datetimes(min_value=datetime.min, max_value=datetime(1, 1, 3)),
-        st.datetimes(min_value=datetime(9999, 12, 29), max_value=datetime.max),
-        st.datetimes(),
-    ),
-    st.integers(min_value=-1439, max_value=1439),
-)
-odd_integers = st.one_of(
-    st.integers(), st.sampled_from([2**63 - 1, 2**63, -(2**63), 10**30, 10**5000])
-)
-
 Write = Callable[[SecretsManager, str, Any], Any]
 # Each write puts the odd input into one field; ``name`` is fresh for every example
 # (writes named "update", "delete" or "reveal" act on a secret made beforehand).

@@ -15,38 +15,7 @@ from hypothesis import strategies as st
 
 from strongroom.domain import validation as check
 from strongroom.domain.errors import ValidationError
-
-ODD = [
-    "\x00",
-    "\ud800",
-    "\udfff",
-    "\x1b",
-    "\x7f",
-    "\x85",
-    "\ufeff",
-    "\u202e",
-    "\u2066",
-    "\n",
-    "\t",
-    "\r",
-    " ",
-    "é",
-    "😀",
-    "/",
-    ".",
-    "..",
-]
-odd_text = st.lists(
-    st.one_of(st.sampled_from(ODD), st.text(max_size=3)), max_size=6
-).map("".join)
-offsets = st.integers(min_value=-1439, max_value=1439).map(
-    lambda minutes: timezone(timedelta(minutes=minutes))
-)
-moments = st.builds(
-    lambda naive, tz: naive.replace(tzinfo=tz),
-    st.datetimes(min_value=datetime.min, max_value=datetime.max),
-    offsets,
-)
+from tests.odd_input import odd_moments, odd_text
 
 
 def _storable(text: str) -> bool:
@@ -128,7 +97,7 @@ def test_descriptions_keep_tabs_and_line_breaks_when_checked() -> None:
             check.check_text("a" + bad, "description")
 
 
-@given(moment=moments)
+@given(moment=odd_moments)
 def test_moments_are_accepted_only_when_every_time_zone_can_show_them(
     moment: datetime,
 ) -> None:
