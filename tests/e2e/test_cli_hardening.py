@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import pty
+import select
 import subprocess
 import sys
 import time
@@ -198,7 +199,9 @@ def test_serve_says_where_it_listens_when_started(home: Path) -> None:
     )
     try:
         assert server.stderr is not None
-        line = server.stderr.readline()
+        # Wait at most 30 s for the line: a server that never says must fail, not hang.
+        ready, _, _ = select.select([server.stderr], [], [], 30)
+        line = server.stderr.readline() if ready else ""
     finally:
         server.terminate()
         server.wait(timeout=30)
