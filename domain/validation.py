@@ -91,10 +91,16 @@ def check_namespace(namespace: object) -> str | None:
 
 
 def check_names(names: object, what: str = "names") -> list[str]:
-    """A list of secret names: a list or tuple, never one str read letter by letter."""
+    """A list of str, never one str read letter by letter.
+
+    Each name is checked when it is used, so in a batch a bad name fails alone.
+    """
     if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
         raise _fail(what, "expected a list of secret names")
-    return [check_name(name) for name in names]
+    found = list(names)
+    if not all(isinstance(name, str) for name in found):
+        raise _fail(what, "expected a list of secret names")
+    return found
 
 
 # ---------------------------------------------------------------------- text

@@ -177,3 +177,13 @@ def test_explicit_sqlite_files_are_made_private_when_created(tmp_path: Path) -> 
         os.umask(old)
 
     assert stat.S_IMODE((tmp_path / "s.db").stat().st_mode) == 0o600
+
+
+def test_bad_names_fail_alone_when_revealed_in_a_batch(sm: SecretsManager) -> None:
+    sm.create("a", "v")
+
+    found = sm.reveal_many(["a", "bad\x00name", "../x"])
+
+    assert found["a"] == "v"
+    assert isinstance(found["bad\x00name"], ValidationError)
+    assert isinstance(found["../x"], ValidationError)
