@@ -24,20 +24,16 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from strongroom.domain import validation as check
-from strongroom.domain.errors import (
-    ConflictError,
-    SecretDeletedError,
-    SecretExpiredError,
-    SecretNotFoundError,
-    SecretRevokedError,
-    StrongroomError,
-    ValidationError,
-    VersionNotFoundError,
-)
+from strongroom.domain.errors import StrongroomError, ValidationError
 from strongroom.domain.validation import Value
+from strongroom.errors import (
+    EXIT_ERROR,
+    EXIT_NOT_FOUND,
+    EXIT_USAGE,
+    answer_for,
+)
 from strongroom.manager import SecretsManager
 
-EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_GONE = 1, 2, 3, 4, 5
 T = TypeVar("T")
 
 _GLOBAL_OPTIONS = ("--url", "--actor")
@@ -150,15 +146,7 @@ def _os_user() -> str | None:
 
 
 def _exit_code(exc: StrongroomError) -> int:
-    if isinstance(exc, ValidationError):
-        return EXIT_USAGE
-    if isinstance(exc, (SecretNotFoundError, VersionNotFoundError)):
-        return EXIT_NOT_FOUND
-    if isinstance(exc, ConflictError):
-        return EXIT_CONFLICT
-    if isinstance(exc, (SecretDeletedError, SecretRevokedError, SecretExpiredError)):
-        return EXIT_GONE
-    return EXIT_ERROR
+    return answer_for(exc).exit_code
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -11,25 +11,9 @@ from urllib.parse import quote, unquote
 
 from fastapi.responses import JSONResponse
 
+from strongroom import errors
 from strongroom.domain import validation as check
-from strongroom.domain.errors import (
-    AccessDeniedError,
-    CommitUnknownError,
-    ConflictError,
-    KeyReusedError,
-    NameReservedError,
-    SecretDeletedError,
-    SecretExistsError,
-    SecretExpiredError,
-    SecretNotFoundError,
-    SecretRevokedError,
-    StoreBusyError,
-    StoreUnavailableError,
-    StrongroomError,
-    ValidationError,
-    VersionConflictError,
-    VersionNotFoundError,
-)
+from strongroom.domain.errors import StrongroomError
 
 PREFIX = "/api/v1/secrets"
 BY_NAME = PREFIX + "/by-name/"
@@ -54,26 +38,6 @@ def unauthenticated(error: str) -> ApiError:
     return ApiError(401, error, "unauthenticated", {"WWW-Authenticate": "Bearer"})
 
 
-STATUS: list[tuple[type[StrongroomError], int, str]] = [
-    (ValidationError, 400, "validation_error"),
-    (SecretNotFoundError, 404, "not_found"),
-    (VersionNotFoundError, 404, "version_not_found"),
-    (SecretExistsError, 409, "exists"),
-    (NameReservedError, 409, "name_reserved"),
-    (KeyReusedError, 409, "key_reused"),
-    (VersionConflictError, 409, "conflict"),
-    (SecretDeletedError, 410, "deleted"),
-    (SecretExpiredError, 410, "expired"),
-    (SecretRevokedError, 409, "revoked"),
-    (AccessDeniedError, 403, "access_denied"),
-    (CommitUnknownError, 503, "commit_unknown"),
-    (StoreBusyError, 503, "store_busy"),
-    (StoreUnavailableError, 503, "store_unavailable"),
-    (ConflictError, 409, "conflict"),
-]
-"""Every library error's HTTP status and code: the one table adapters map through."""
-
-
 def error_response(
     status: int, error: str, code: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -84,15 +48,15 @@ def error_response(
 
 
 def answer_for(exc: StrongroomError) -> tuple[int, str, str]:
-    """A library error's HTTP status, message and code.
+    """A library error's HTTP status, message and code (from the one error table).
 
     Library messages name secrets, never values; an unmapped error says nothing.
     """
-    for kind, status, code in STATUS:
-        if isinstance(exc, kind):
-            return status, str(exc), code
-    access_log.error("internal error: %s", type(exc).__name__)
-    return 500, "internal error", "internal"
+    answer = errors.answer_for(exc)
+    if answer.status >= 500 and answer.code == "internal":
+        access_log.error("internal error: %s", type(exc).__name__)
+        return answer.status, "internal error", answer.code
+    return answer.status, str(exc), answer.code
 
 
 def from_strongroom(exc: StrongroomError) -> JSONResponse:
