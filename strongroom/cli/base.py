@@ -13,13 +13,13 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from typer.core import TyperGroup
 
+from strongroom import SecretsManager
 from strongroom.domain import validation as check
 from strongroom.domain.errors import StrongroomError, ValidationError
 from strongroom.errors import (
     EXIT_USAGE,
     answer_for,
 )
-from strongroom.manager import SecretsManager
 
 T = TypeVar("T")
 

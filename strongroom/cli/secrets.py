@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from strongroom import SecretsManager
 from strongroom.cli.base import (
     AsJson,
     Description,

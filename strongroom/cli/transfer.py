@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from strongroom import SecretsManager
 from strongroom.cli.base import (
     AsJson,
     _exit_code,
@@ -29,7 +30,6 @@ from strongroom.domain.errors import StrongroomError
 from strongroom.errors import (
     EXIT_USAGE,
 )
-from strongroom.manager import SecretsManager
 
 TransportKeyFile = Annotated[
     str | None,
