@@ -1,67 +1,23 @@
-"""What the HTTP app is built from: its one error table and its ASGI middlewares."""
+"""The app's ASGI middlewares and request checks: body limit, access log, name segment,
+unknown query parameters."""
 
 from __future__ import annotations
 
 import json
-import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
-from fastapi.responses import JSONResponse
+from fastapi import Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
-from strongroom import errors
 from strongroom.domain import validation as check
-from strongroom.domain.errors import StrongroomError
+from strongroom.http.errors import ApiError, access_log, error_response
 
 PREFIX = "/api/v1/secrets"
 BY_NAME = PREFIX + "/by-name/"
-access_log = logging.getLogger("strongroom.http")
-
-
-class ApiError(Exception):
-    """An error response raised from a route or a dependency."""
-
-    def __init__(
-        self, status: int, error: str, code: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(error)
-        self.status = status
-        self.error = error
-        self.code = code
-        self.headers = headers
-
-
-def unauthenticated(error: str) -> ApiError:
-    """A 401 that tells the client how to authenticate (RFC 6750)."""
-    return ApiError(401, error, "unauthenticated", {"WWW-Authenticate": "Bearer"})
-
-
-def error_response(
-    status: int, error: str, code: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    """An error body: ``{"error": ..., "code": ...}``."""
-    return JSONResponse(
-        status_code=status, content={"error": error, "code": code}, headers=headers
-    )
-
-
-def answer_for(exc: StrongroomError) -> tuple[int, str, str]:
-    """A library error's HTTP status, message and code (from the one error table).
-
-    Library messages name secrets, never values; an unmapped error says nothing.
-    """
-    answer = errors.answer_for(exc)
-    if answer.status >= 500 and answer.code == "internal":
-        access_log.error("internal error: %s", type(exc).__name__)
-        return answer.status, "internal error", answer.code
-    return answer.status, str(exc), answer.code
-
-
-def from_strongroom(exc: StrongroomError) -> JSONResponse:
-    """The response for a library error."""
-    return error_response(*answer_for(exc))
 
 
 class BodyLimit:
@@ -214,14 +170,19 @@ def shallow_enough(raw: bytes, limit: int = check.MAX_JSON_DEPTH) -> bool:
     return True
 
 
-def apply_merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7396: objects merge recursively, null removes, anything else replaces."""
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = apply_merge_patch(result.get(key), value)
-    return result
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+async def known_query(request: Request) -> None:
+    """400 for a query parameter the route does not take (a typo fails loudly)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.query_params:
+        return
+    unknown = sorted(set(request.query_params) - _query_names(route.dependant))
+    if unknown:
+        msg = f"unknown query parameter: {', '.join(unknown)[:200]}"
+        raise ApiError(400, msg, "validation_error")

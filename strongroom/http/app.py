@@ -1,0 +1,123 @@
+"""The ASGI application: middlewares, error handlers, the index and health checks,
+and the routers of the secrets and key APIs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from strongroom import SecretsManager
+from strongroom.domain.errors import StrongroomError
+from strongroom.http import collection, keys, secret
+from strongroom.http.errors import ApiError, access_log, error_response, from_strongroom
+from strongroom.http.middleware import (
+    PREFIX,
+    AccessLog,
+    BodyLimit,
+    NameSegment,
+    known_query,
+)
+from strongroom.http.schemas import ErrorOut, HealthOut
+
+MAX_BODY = 1024 * 1024
+_INDEX = {
+    "name": "strongroom",
+    "openapi": "/openapi.json",
+    "secrets": PREFIX,
+    "keys": "/api/v1/keys/{id}",
+    "health": ["/healthz", "/readyz"],
+}
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.error, exc.code, exc.headers)
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StrongroomError)
+    return from_strongroom(exc)
+
+
+async def _invalid(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Name the field and the rule, never echo the input: it may be a value.
+    parts = []
+    for err in exc.errors():
+        # The field, not the path inside it: keys deeper down are input.
+        where = ".".join(str(part) for part in err.get("loc", ())[:2])
+        rule = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where or 'body'}: {rule}")
+    return error_response(
+        400, "invalid request: " + "; ".join(parts), "validation_error"
+    )
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {400: "validation_error", 404: "not_found", 405: "method_not_allowed"}
+    return error_response(
+        exc.status_code, str(exc.detail), code.get(exc.status_code, "error")
+    )
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    access_log.error("internal error: %s", type(exc).__name__)
+    return error_response(500, "internal error", "internal")
+
+
+def create_app(sm: SecretsManager) -> FastAPI:
+    """The ASGI application serving ``sm``."""
+    app = FastAPI(
+        title="strongroom",
+        version="1",
+        description="Event-sourced secrets with per-secret crypto-shredding.",
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(known_query)],
+    )
+    app.state.sm = sm
+    app.router.redirect_slashes = False
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
+    app.add_middleware(NameSegment)
+    app.add_middleware(AccessLog)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StrongroomError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)
+
+    @app.get("/", tags=["health"])
+    async def index() -> dict[str, Any]:
+        """Where things are."""
+        return _INDEX
+
+    @app.get("/healthz", response_model=HealthOut, tags=["health"])
+    async def healthz() -> HealthOut:
+        """The process is up."""
+        return HealthOut(status="ok")
+
+    @app.get(
+        "/readyz",
+        response_model=HealthOut,
+        responses={503: {"model": ErrorOut}},
+        tags=["health"],
+    )
+    async def readyz() -> Any:
+        """The database answers."""
+        try:
+            await run_in_threadpool(sm.exists, "readyz-probe")
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            return error_response(503, "the database is unreachable", "unavailable")
+        return HealthOut(status="ready")
+
+    # The collection's fixed paths (/stats, /audit, /batch) before /{id}.
+    app.include_router(collection.router)
+    app.include_router(keys.router)
+    app.include_router(secret.router)
+    return app
