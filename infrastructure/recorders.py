@@ -410,7 +410,7 @@ class SaveStatement:
         return b"".join(out)
 
 
-class StoreBusy(PersistenceError):  # noqa: N818 - eventsourcing's naming
+class LockWaitTimeoutError(PersistenceError):
     """A lock was not granted within the lock timeout: the statement changed nothing.
 
     Not an OperationalError, so eventsourcing's retries (ten of them) don't make a
@@ -422,7 +422,7 @@ def is_busy(error: BaseException) -> bool:
     """Whether ``error`` (or what caused it) is a lock or pool wait that timed out."""
     seen: BaseException | None = error
     while seen is not None:
-        if isinstance(seen, StoreBusy | LockNotAvailable | PoolTimeout):
+        if isinstance(seen, LockWaitTimeoutError | LockNotAvailable | PoolTimeout):
             return True
         if isinstance(seen, sqlite3.OperationalError) and "locked" in str(seen):
             return True
@@ -430,7 +430,7 @@ def is_busy(error: BaseException) -> bool:
     return False
 
 
-class CommitOutcomeUnknown(PersistenceError):  # noqa: N818 - eventsourcing's naming
+class CommitOutcomeUnknownError(PersistenceError):
     """The connection broke after a save was sent: it may have committed or not.
 
     Not an OperationalError, so nothing retries it (a retry could write twice).
@@ -438,10 +438,10 @@ class CommitOutcomeUnknown(PersistenceError):  # noqa: N818 - eventsourcing's na
 
 
 def _raise_if_broken(conn: psycopg.Connection[Any], error: BaseException) -> None:
-    """CommitOutcomeUnknown if ``conn`` broke while a save on it was in flight."""
+    """CommitOutcomeUnknownError if ``conn`` broke while a save on it was in flight."""
     if conn.broken:
         msg = "the connection broke while a save was committing"
-        raise CommitOutcomeUnknown(msg) from error
+        raise CommitOutcomeUnknownError(msg) from error
 
 
 @contextmanager
@@ -458,7 +458,7 @@ def translated_errors() -> Iterator[None]:
 
 _TRANSLATED: tuple[tuple[type[psycopg.Error], type[PersistenceError]], ...] = (
     (psycopg.InterfaceError, InterfaceError),
-    (LockNotAvailable, StoreBusy),
+    (LockNotAvailable, LockWaitTimeoutError),
     (psycopg.OperationalError, OperationalError),
     (psycopg.DataError, DataError),
     (psycopg.IntegrityError, IntegrityError),
@@ -572,7 +572,7 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
             # A batch whose commit outcome is unknown is never written again; one
             # that waited out the lock timeout would only wait again per write.
             retry_alone=lambda exc: (
-                not isinstance(exc, CommitOutcomeUnknown | StoreBusy)
+                not isinstance(exc, CommitOutcomeUnknownError | LockWaitTimeoutError)
             ),
         )
         # The base class's SET LOCAL lock_timeout and LOCK TABLE, composed once.

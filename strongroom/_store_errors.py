@@ -22,8 +22,8 @@ from strongroom.domain.errors import (
     StoreUnavailableError,
 )
 from strongroom.infrastructure.recorders import (
-    CommitOutcomeUnknown,
-    StoreBusy,
+    CommitOutcomeUnknownError,
+    LockWaitTimeoutError,
     is_busy,
 )
 
@@ -42,11 +42,16 @@ _UNKNOWN = (
 )
 
 
-_STORE_ERRORS = (OperationalError, InterfaceError, CommitOutcomeUnknown, StoreBusy)
+_STORE_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    CommitOutcomeUnknownError,
+    LockWaitTimeoutError,
+)
 
 
 def _translate(error: BaseException) -> StoreUnavailableError:
-    if isinstance(error, CommitOutcomeUnknown):
+    if isinstance(error, CommitOutcomeUnknownError):
         return CommitUnknownError(_UNKNOWN)
     if is_busy(error):
         return StoreBusyError(_BUSY)
