@@ -29,11 +29,12 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.utils import Environment, EnvType
 
+from strongroom import bootstrap
 from strongroom.domain.errors import AggregateShreddedError, KeyDeletedError
 from strongroom.domain.secret import Shredded
 from strongroom.infrastructure.crypto import Sealer, derive, new_key
 from strongroom.infrastructure.mapper import ShreddingMapper
-from strongroom.infrastructure.store import StrongroomApplication, parse_url
+from strongroom.infrastructure.store import StrongroomApplication
 from strongroom.keys import FieldEncryption, KeyAPI
 from strongroom.settings import Settings
 
@@ -73,20 +74,12 @@ def _open_store(env: Environment | Mapping[str, str] | None) -> StrongroomApplic
         value = env.get("STRONGROOM_" + field.upper()) if env is not None else None
         if value:
             given[field] = value
-    settings = Settings(**given)
-    embedded = settings.database_url is None
-    url = settings.database_url or settings.embedded_url()
-    master = settings.master_key_provider(embedded=embedded)
-    previous = settings.previous_key_providers()
-    ident = (url, master.key_id, *sorted(p.key_id for p in previous))
+    config = bootstrap.configure(settings=Settings(**given))
     with _stores_lock:
-        store = _stores.get(ident)
+        store = _stores.get(config.ident)
         if store is None:
-            _, store_env = parse_url(url)
-            store = StrongroomApplication(
-                store_env, master_key=master, previous_master_keys=previous
-            )
-            _stores[ident] = store
+            store = bootstrap.open_application(config, views=False)
+            _stores[config.ident] = store
         return store
 
 

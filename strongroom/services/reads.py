@@ -1,0 +1,382 @@
+"""Reading secrets: metadata, reveals under the reveal policy, versions, listings,
+stats, history, audit and the past (as-of)."""
+
+from __future__ import annotations
+
+import builtins
+import copy
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from uuid import UUID
+
+from strongroom.domain import validation as check
+from strongroom.domain.access import Caller, check_reveal
+from strongroom.domain.errors import (
+    SecretDeletedError,
+    SecretNotFoundError,
+    StrongroomError,
+    ValidationError,
+    describe,
+)
+from strongroom.domain.reads import Reveal
+from strongroom.domain.results import (
+    Action,
+    AuditEntry,
+    Page,
+    SecretStats,
+    SecretVersion,
+    Status,
+)
+from strongroom.domain.results import Secret as SecretInfo
+from strongroom.domain.secret import (
+    IncompleteStreamError,
+    Secret,
+    Tombstone,
+    action_of,
+    replay,
+    value_version_of,
+)
+from strongroom.domain.validation import Value
+from strongroom.infrastructure.crypto import new_id
+from strongroom.infrastructure.repository import live
+from strongroom.projections.secrets import (
+    ACTIONS,
+    STATUSES,
+    AuditFilter,
+    ListFilter,
+    Row,
+    decode_cursor,
+    encode_cursor,
+    iter_audit,
+)
+from strongroom.services.base import (
+    MAX_PAGE,
+    Service,
+    now,
+)
+
+T = TypeVar("T")
+
+
+class Reads(Service):
+    """Reads secrets and the projections."""
+
+    def get(
+        self, name: str, *, namespace: str | None = None, include_deleted: bool = False
+    ) -> SecretInfo:
+        """The secret's metadata (the tombstone too, with ``include_deleted``)."""
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        with self._repo.operation():
+            found = self._repo.lookup(name, namespace)
+        if isinstance(found, Tombstone) and include_deleted:
+            return found.info()
+        if not isinstance(found, Secret):
+            raise SecretNotFoundError(f"secret {describe(name, namespace)} not found")
+        return found.info(now())
+
+    def get_by_id(self, secret_id: UUID | str) -> SecretInfo:
+        """The metadata of a live secret by its id."""
+        try:
+            key = secret_id if isinstance(secret_id, UUID) else UUID(str(secret_id))
+        except ValueError:
+            raise SecretNotFoundError(f"secret {secret_id!s} not found") from None
+        with self._repo.operation():
+            found = self._repo.load(key)
+        if not isinstance(found, Secret):
+            raise SecretNotFoundError(f"secret {key} not found")
+        return found.info(now())
+
+    def exists(self, name: str, *, namespace: str | None = None) -> bool:
+        """True for a live secret (active, revoked or expired) at that address."""
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        with self._repo.operation():
+            return isinstance(self._repo.lookup(name, namespace), Secret)
+
+    def reveal(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        version: int | None = None,
+        app: str | None = None,
+        env: str | None = None,
+        actor: str | None = None,
+        audit: bool | None = None,
+    ) -> Value:
+        """The secret's current value, or that of an older ``version``.
+
+        With ``audit`` (default: the manager's ``audit_reads``) the reveal is
+        recorded in the event log - who, which version, when; never the value.
+        """
+        value, _ = self.reveal_with_version(
+            name,
+            namespace=namespace,
+            version=version,
+            app=app,
+            env=env,
+            actor=actor,
+            audit=audit,
+        )
+        return value
+
+    def reveal_with_version(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        version: int | None = None,
+        app: str | None = None,
+        env: str | None = None,
+        actor: str | None = None,
+        audit: bool | None = None,
+        caller: Caller | None = None,
+    ) -> tuple[Value, int]:
+        """Like ``reveal``, with the value version that was revealed.
+
+        ``caller`` replaces ``app`` and ``env`` for adapters that know who asks
+        (a bound token): such a caller must name an allowed app and env.
+        """
+        if caller is None:
+            caller = Caller(app=app, env=env, strict=self._store.strict_access)
+        elif (app, env) != (None, None):
+            msg = "give app and env, or a caller, not both"
+            raise ValidationError(msg)
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        if version is not None:
+            version = check.check_version(version)
+        with self._repo.operation():
+            found = self._repo.lookup(name, namespace)
+            if isinstance(found, Tombstone):
+                msg = f"secret {describe(name, namespace)} was deleted"
+                raise SecretDeletedError(msg)
+            if found is None:
+                raise SecretNotFoundError(
+                    f"secret {describe(name, namespace)} not found"
+                )
+            where = describe(name, namespace)
+            check_reveal(
+                name=name,
+                namespace=namespace,
+                status=found.status,
+                expired=found.is_expired(now()),
+                allowed_apps=found.allowed_apps,
+                envs=found.envs,
+                caller=caller,
+            )
+            if version is None or version == found.value_version:
+                assert found.value is not None
+                version = found.value_version
+                value = copy.deepcopy(found.value)
+            else:
+                history = self._repo.load(found.id, full=True)
+                if not isinstance(history, Secret):
+                    raise SecretDeletedError(f"secret {where} was deleted")
+                value = self._repo.value_at(history, version)
+        if self._store.audit_reads if audit is None else audit:
+            record = Reveal.record(
+                record_id=new_id(),
+                secret_id=found.id,
+                version=version,
+                actor=self._who(actor),
+                at=now(),
+            )
+            self._repo.save(record)
+        return value, version
+
+    def reveal_many(
+        self, names: Iterable[str], *, namespace: str | None = None
+    ) -> dict[str, Value | StrongroomError]:
+        """Reveal several secrets; each name maps to its value or to its error."""
+        results: dict[str, Value | StrongroomError] = {}
+        for name in check.check_names(names):
+            try:
+                results[name] = self.reveal(name, namespace=namespace)
+            except StrongroomError as exc:
+                results[name] = exc
+        return results
+
+    def versions(
+        self, name: str, *, namespace: str | None = None
+    ) -> list[SecretVersion]:
+        """Every value version of the secret, newest first."""
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        with self._repo.operation():
+            found = self._repo.lookup(name, namespace, full=True)
+        return live(found, name, namespace).versions()
+
+    def list(
+        self,
+        *,
+        namespace: str | None = None,
+        scope: str | None = None,
+        prefix: str | None = None,
+        app: str | None = None,
+        env: str | None = None,
+        status: str | None = None,
+        tag: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """A page of secrets' metadata in ``(namespace NULLS FIRST, name)`` order."""
+        filters = ListFilter(
+            namespace=check.check_namespace(namespace),
+            scope=check.check_one_of(scope, {"global", "namespace"}, "scope"),
+            prefix=check.check_optional_label(prefix or None, "prefix"),
+            app=check.check_optional_label(app, "app"),
+            env=check.check_optional_label(env, "env"),
+            status=check.check_one_of(status, STATUSES, "status"),
+            tag=check.check_tag_filter(tag),
+        )
+        limit = check.check_count(limit, "limit", minimum=1, maximum=MAX_PAGE)
+        after = None if cursor is None else decode_cursor(cursor)
+        self._catch_up.run()
+        rows = self._view.list_rows(filters, after, limit + 1)
+        moment = now()
+        items = [_info(row, moment) for row in rows[:limit]]
+        next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    def stats(
+        self, *, namespace: str | None = None, soon: timedelta = timedelta(days=7)
+    ) -> SecretStats:
+        """Counts of live, revoked, expired, expiring and deleted secrets."""
+        namespace = check.check_namespace(namespace)
+        soon = check.check_duration(soon, "soon")
+        self._catch_up.run()
+        moment = now()
+        counts = self._view.counts(namespace, moment, moment + soon)
+        active = counts.by_status.get("active", 0)
+        revoked = counts.by_status.get("revoked", 0)
+        return SecretStats(
+            total=active + revoked,
+            active=active,
+            revoked=revoked,
+            expired=counts.expired,
+            expiring_soon=counts.expiring_soon,
+            deleted=counts.by_status.get("deleted", 0),
+            by_namespace=counts.by_namespace,
+        )
+
+    def history(
+        self, name: str, *, namespace: str | None = None
+    ) -> builtins.list[AuditEntry]:
+        """Every recorded action on the secret, oldest first (deleted ones too)."""
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        with self._repo.operation():
+            secret_id = self._repo.secret_id(name, namespace)
+            if secret_id is None:
+                raise SecretNotFoundError(
+                    f"secret {describe(name, namespace)} not found"
+                )
+            return [
+                _entry(item, name, namespace)
+                for item in list(self._repo.events(secret_id))
+            ]
+
+    def audit(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        actor: str | None = None,
+        namespace: str | None = None,
+        action: str | None = None,
+    ) -> Iterator[AuditEntry]:
+        """Stream recorded actions across the store, in log order."""
+        filters = AuditFilter(
+            since=check.check_moment(since, "since"),
+            until=check.check_moment(until, "until"),
+            actor=check.check_actor(actor),
+            namespace=check.check_namespace(namespace),
+            action=check.check_one_of(action, ACTIONS, "action"),
+        )
+        self._catch_up.run()
+        return (
+            AuditEntry(
+                at=row.at,
+                actor=row.actor,
+                action=Action(row.action),
+                secret_id=row.secret_id,
+                name=name,
+                namespace=ns,
+                version=row.version,
+            )
+            for row, name, ns in iter_audit(self._view, filters)
+        )
+
+    def as_of(
+        self, name: str, at: datetime, *, namespace: str | None = None
+    ) -> SecretInfo:
+        """The secret's metadata as it was at instant ``at``."""
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        moment = check.check_moment(at, "at")
+        assert moment is not None
+        with self._repo.operation():
+            secret_id = self._repo.secret_id(name, namespace)
+            events = [] if secret_id is None else list(self._repo.events(secret_id))
+            prefix = []
+            for item in events:
+                # Shredded placeholders have no timestamp.
+                stamp = getattr(item, "timestamp", None)
+                if stamp is None or stamp > moment:
+                    break
+                prefix.append(item)
+        if not prefix:
+            msg = f"secret {describe(name, namespace)} did not exist at {moment.isoformat()}"
+            raise SecretNotFoundError(msg)
+        try:
+            found = replay(prefix)
+        except IncompleteStreamError:
+            msg = (
+                f"secret {describe(name, namespace)} was deleted: its past is shredded"
+            )
+            raise SecretDeletedError(msg) from None
+        if isinstance(found, Tombstone):
+            return found.info()
+        assert isinstance(found, Secret)
+        return found.info(moment)
+
+
+def _info(row: Row, now: datetime) -> SecretInfo:
+    status = Status(row.status)
+    return SecretInfo(
+        id=row.id,
+        name=row.name,
+        namespace=row.namespace,
+        version=row.version,
+        description=row.description,
+        token_type=row.token_type,
+        allowed_apps=tuple(row.allowed_apps),
+        envs=tuple(row.envs),
+        expires_at=row.expires_at,
+        tags=dict(row.tags),
+        status=status,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        updated_at=row.updated_at,
+        updated_by=row.updated_by,
+        is_expired=(
+            status is not Status.DELETED
+            and row.expires_at is not None
+            and row.expires_at <= now
+        ),
+    )
+
+
+def _entry(item: Any, name: str, namespace: str | None) -> AuditEntry:
+    return AuditEntry(
+        at=item.timestamp,
+        actor=item.actor,
+        action=action_of(item),
+        secret_id=item.originator_id,
+        name=name,
+        namespace=namespace,
+        version=value_version_of(item),
+    )
