@@ -3,24 +3,16 @@ to one service (``strongroom/services``); opening goes through ``bootstrap``."""
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
-from uuid import UUID
 
 from strongroom import bootstrap
 from strongroom._store_errors import translate_store_errors
 from strongroom.domain import validation as check
-from strongroom.domain.access import Caller
-from strongroom.domain.errors import StrongroomError
 from strongroom.domain.results import (
-    AuditEntry,
-    Page,
     Rotation,
-    SecretStats,
-    SecretVersion,
 )
 from strongroom.domain.results import Secret as SecretInfo
 from strongroom.domain.validation import Value
@@ -30,6 +22,7 @@ from strongroom.infrastructure.store import StrongroomApplication
 from strongroom.keys import KeyAPI
 from strongroom.projections.runner import CatchUp
 from strongroom.projections.secrets import SecretsProjection, SecretsView
+from strongroom.reading import ReadingFace
 from strongroom.services.base import UNSET, Store
 from strongroom.services.changes import Changes
 from strongroom.services.patch import Patches
@@ -43,7 +36,7 @@ __all__ = ["UNSET", "SecretsManager"]
 
 
 @translate_store_errors
-class SecretsManager:
+class SecretsManager(ReadingFace):
     """Event-sourced secrets with per-secret crypto-shredding.
 
     Open with ``SecretsManager.open(...)`` and use as a context manager.
@@ -362,146 +355,6 @@ class SecretsManager:
     ) -> SecretInfo:
         """Add a new value version carrying the value of ``version``."""
         return self._changes.rollback(name, version, namespace=namespace, actor=actor)
-
-    def get(
-        self, name: str, *, namespace: str | None = None, include_deleted: bool = False
-    ) -> SecretInfo:
-        """The secret's metadata (the tombstone too, with ``include_deleted``)."""
-        return self._reads.get(
-            name, namespace=namespace, include_deleted=include_deleted
-        )
-
-    def get_by_id(self, secret_id: UUID | str) -> SecretInfo:
-        """The metadata of a live secret by its id."""
-        return self._reads.get_by_id(secret_id)
-
-    def exists(self, name: str, *, namespace: str | None = None) -> bool:
-        """True for a live secret (active, revoked or expired) at that address."""
-        return self._reads.exists(name, namespace=namespace)
-
-    def reveal(
-        self,
-        name: str,
-        *,
-        namespace: str | None = None,
-        version: int | None = None,
-        app: str | None = None,
-        env: str | None = None,
-        actor: str | None = None,
-        audit: bool | None = None,
-    ) -> Value:
-        """The secret's current value, or that of an older ``version``.
-
-        With ``audit`` (default: the manager's ``audit_reads``) the reveal is
-        recorded in the event log - who, which version, when; never the value.
-        """
-        return self._reads.reveal(
-            name,
-            namespace=namespace,
-            version=version,
-            app=app,
-            env=env,
-            actor=actor,
-            audit=audit,
-        )
-
-    def reveal_with_version(
-        self,
-        name: str,
-        *,
-        namespace: str | None = None,
-        version: int | None = None,
-        app: str | None = None,
-        env: str | None = None,
-        actor: str | None = None,
-        audit: bool | None = None,
-        caller: Caller | None = None,
-    ) -> tuple[Value, int]:
-        """Like ``reveal``, with the value version that was revealed.
-
-        ``caller`` replaces ``app`` and ``env`` for adapters that know who asks
-        (a bound token): such a caller must name an allowed app and env.
-        """
-        return self._reads.reveal_with_version(
-            name,
-            namespace=namespace,
-            version=version,
-            app=app,
-            env=env,
-            actor=actor,
-            audit=audit,
-            caller=caller,
-        )
-
-    def reveal_many(
-        self, names: Iterable[str], *, namespace: str | None = None
-    ) -> dict[str, Value | StrongroomError]:
-        """Reveal several secrets; each name maps to its value or to its error."""
-        return self._reads.reveal_many(names, namespace=namespace)
-
-    def versions(
-        self, name: str, *, namespace: str | None = None
-    ) -> list[SecretVersion]:
-        """Every value version of the secret, newest first."""
-        return self._reads.versions(name, namespace=namespace)
-
-    def list(
-        self,
-        *,
-        namespace: str | None = None,
-        scope: str | None = None,
-        prefix: str | None = None,
-        app: str | None = None,
-        env: str | None = None,
-        status: str | None = None,
-        tag: str | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> Page:
-        """A page of secrets' metadata in ``(namespace NULLS FIRST, name)`` order."""
-        return self._reads.list(
-            namespace=namespace,
-            scope=scope,
-            prefix=prefix,
-            app=app,
-            env=env,
-            status=status,
-            tag=tag,
-            limit=limit,
-            cursor=cursor,
-        )
-
-    def stats(
-        self, *, namespace: str | None = None, soon: timedelta = timedelta(days=7)
-    ) -> SecretStats:
-        """Counts of live, revoked, expired, expiring and deleted secrets."""
-        return self._reads.stats(namespace=namespace, soon=soon)
-
-    def history(
-        self, name: str, *, namespace: str | None = None
-    ) -> builtins.list[AuditEntry]:
-        """Every recorded action on the secret, oldest first (deleted ones too)."""
-        return self._reads.history(name, namespace=namespace)
-
-    def audit(
-        self,
-        *,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        actor: str | None = None,
-        namespace: str | None = None,
-        action: str | None = None,
-    ) -> Iterator[AuditEntry]:
-        """Stream recorded actions across the store, in log order."""
-        return self._reads.audit(
-            since=since, until=until, actor=actor, namespace=namespace, action=action
-        )
-
-    def as_of(
-        self, name: str, at: datetime, *, namespace: str | None = None
-    ) -> SecretInfo:
-        """The secret's metadata as it was at instant ``at``."""
-        return self._reads.as_of(name, at, namespace=namespace)
 
     def rebuild_projections(
         self, *, progress: Callable[[int, int], None] | None = None
