@@ -43,3 +43,19 @@ def new_secret_fields(value: Value, **metadata: Any) -> dict[str, Any]:
 def value_only(value: Value) -> dict[str, Any]:
     """A new secret's fields when only its (already checked) value is given."""
     return {"value": value, **metadata_changes(_DEFAULTS)}
+
+
+def stored_form(key: str, val: Any) -> Any:
+    """A metadata field as the aggregate keeps it (apps and envs as tuples)."""
+    if key in {"allowed_apps", "envs"}:
+        return tuple(val or ())
+    if key == "tags":
+        return dict(val or {})
+    return val
+
+
+def comparable(val: Any) -> Any:
+    """A metadata value in a form that compares equal whatever its order."""
+    if isinstance(val, (list, tuple)):
+        return tuple(sorted(val))
+    return val

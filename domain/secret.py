@@ -8,20 +8,20 @@ when, never what); ``SHREDDABLE = False`` events are kept readable after delete.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, Snapshot, event
+from eventsourcing.domain import Aggregate, event
 
 from strongroom.domain.errors import (
-    AggregateShreddedError,
     SecretDeletedError,
     ValidationError,
     VersionNotFoundError,
     describe,
 )
+from strongroom.domain.fields import comparable, stored_form
 from strongroom.domain.results import Action, Cause, SecretVersion, Status
 from strongroom.domain.results import Secret as SecretInfo
 from strongroom.domain.validation import Value
@@ -34,39 +34,6 @@ METADATA_FIELDS = (
     "expires_at",
     "tags",
 )
-
-
-@dataclass(frozen=True)
-class Shredded:
-    """Placeholder for an event whose data key was destroyed (crypto-shredded).
-
-    It keeps what the event log must still tell auditors: which stream, which
-    position, what kind of event, and the audit fields (when, who).
-    """
-
-    originator_id: UUID
-    originator_version: int
-    topic: str
-    audit: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def timestamp(self) -> datetime | None:
-        """When the shredded event happened, if recorded."""
-        return self.audit.get("timestamp")
-
-    @property
-    def actor(self) -> str | None:
-        """Who caused the shredded event, if recorded."""
-        return self.audit.get("actor")
-
-    def mutate(self, aggregate: object) -> NoReturn:
-        """Replaying a shredded stream fails with a clear error, not garbage."""
-        del aggregate
-        msg = (
-            f"aggregate {self.originator_id} was forgotten: its events are "
-            "crypto-shredded and can no longer be replayed"
-        )
-        raise AggregateShreddedError(msg)
 
 
 class Secret(Aggregate):
@@ -268,7 +235,7 @@ class Secret(Aggregate):
         differing = {
             key: list(val) if isinstance(val, tuple) else val
             for key, val in changes.items()
-            if _comparable(getattr(self, key)) != _comparable(val)
+            if comparable(getattr(self, key)) != comparable(val)
         }
         if not differing:
             return False
@@ -398,7 +365,7 @@ class Secret(Aggregate):
         self, changes: dict[str, Any], actor: str | None, timestamp: datetime
     ) -> None:
         for key, val in changes.items():
-            setattr(self, key, _as_field(key, val))
+            setattr(self, key, stored_form(key, val))
         self.updated_by = actor
 
     @event(Revoked)
@@ -425,190 +392,3 @@ class Secret(Aggregate):
         self.status = Status.DELETED
         self.value = None
         self.updated_by = actor
-
-
-class Head(Snapshot):
-    """A secret's current state, saved with every change in the same transaction.
-
-    Reads that need only the current state (reveal, get, update) load this one
-    record instead of replaying the stream, so they cost the same at version 1 and
-    at version 10,000. The per-version log is left out (it grows with history);
-    reads that need it replay the stream. Heads are sealed under the secret's data
-    key like its events, and are deleted with it.
-    """
-
-    TOPIC = "strongroom:Secret.Head.v1"
-    AUDIT_FIELDS: ClassVar[tuple[str, ...]] = ()
-    SHREDDABLE: ClassVar[bool] = True
-
-    def __repr__(self) -> str:
-        # The dataclass repr would print the state, the value included.
-        return (
-            f"Secret.Head(id={self.originator_id!r}, version={self.originator_version})"
-        )
-
-    @classmethod
-    def of(cls, secret: Secret) -> Head:
-        """The head of ``secret`` as it is now (pending events applied)."""
-        return cls(
-            originator_id=secret.id,
-            originator_version=secret.version,
-            timestamp=secret.modified_on,
-            topic=Secret.TOPIC,
-            state={
-                "name": secret.name,
-                "namespace": secret.namespace,
-                "value": secret.value,
-                "value_version": secret.value_version,
-                "description": secret.description,
-                "token_type": secret.token_type,
-                "allowed_apps": list(secret.allowed_apps),
-                "envs": list(secret.envs),
-                "expires_at": secret.expires_at,
-                "tags": dict(secret.tags),
-                "status": str(secret.status),
-                "created_on": secret.created_on,
-                "created_by": secret.created_by,
-                "updated_by": secret.updated_by,
-            },
-        )
-
-    def mutate(self, _: None) -> Secret:  # type: ignore[override]
-        """The secret this head records, without its per-version log."""
-        state = dict(self.state)
-        secret = object.__new__(Secret)
-        vars(secret).update(
-            _id=self.originator_id,
-            _version=self.originator_version,
-            _created_on=state.pop("created_on"),
-            _modified_on=self.timestamp,
-            _pending_events=[],
-            allowed_apps=tuple(state.pop("allowed_apps")),
-            envs=tuple(state.pop("envs")),
-            status=Status(state.pop("status")),
-            value_log={},
-            history_complete=False,
-            **state,
-        )
-        return secret
-
-
-def _as_field(key: str, val: Any) -> Any:
-    if key in {"allowed_apps", "envs"}:
-        return tuple(val or ())
-    if key == "tags":
-        return dict(val or {})
-    return val
-
-
-def _comparable(val: Any) -> Any:
-    if isinstance(val, (list, tuple)):
-        return tuple(sorted(val))
-    return val
-
-
-def action_of(event: object) -> Action:
-    """The audit action of a Secret event or of its shredded placeholder."""
-    if isinstance(event, Shredded):
-        cls = TOPIC_CLASSES.get(event.topic)
-        if cls is Secret.ValueChanged:
-            return Action(str(event.audit.get("cause", Action.UPDATED)))
-        return cls.ACTION if cls is not None else Action.UPDATED
-    if isinstance(event, Secret.ValueChanged):
-        return Action(event.cause)
-    return type(event).ACTION  # type: ignore[attr-defined, no-any-return]
-
-
-def value_version_of(event: object) -> int | None:
-    """The value version an event (or its shredded placeholder) leaves the secret at."""
-    if isinstance(event, Shredded):
-        if event.topic == Secret.Created.TOPIC:
-            return 1
-        version = event.audit.get("value_version")
-        return version if isinstance(version, int) else None
-    if isinstance(event, Secret.Created):
-        return 1
-    version = getattr(event, "value_version", None)
-    return version if isinstance(version, int) else None
-
-
-TOPIC_CLASSES: dict[str, type[Secret.Event]] = {
-    cls.TOPIC: cls
-    for cls in (
-        Secret.Created,
-        Secret.ValueChanged,
-        Secret.MetadataChanged,
-        Secret.Revoked,
-        Secret.Reinstated,
-        Secret.Deleted,
-    )
-}
-
-
-@dataclass(frozen=True)
-class Tombstone:
-    """What remains of a deleted secret: its address and bare facts."""
-
-    id: UUID
-    name: str
-    namespace: str | None
-    value_version: int
-    created_at: datetime
-    created_by: str | None
-    deleted_at: datetime
-    deleted_by: str | None
-
-    @classmethod
-    def from_event(cls, deleted: Secret.Deleted) -> Tombstone:
-        """Build the tombstone from the Deleted event."""
-        return cls(
-            id=deleted.originator_id,
-            name=deleted.name,
-            namespace=deleted.namespace,
-            value_version=deleted.value_version,
-            created_at=deleted.created_at,
-            created_by=deleted.created_by,
-            deleted_at=deleted.timestamp,
-            deleted_by=deleted.actor,
-        )
-
-    def info(self) -> SecretInfo:
-        """The tombstone as the public API shows it: metadata is shredded too."""
-        return SecretInfo(
-            id=self.id,
-            name=self.name,
-            namespace=self.namespace,
-            version=self.value_version,
-            description=None,
-            token_type=None,
-            allowed_apps=(),
-            envs=(),
-            expires_at=None,
-            tags={},
-            status=Status.DELETED,
-            created_at=self.created_at,
-            created_by=self.created_by,
-            updated_at=self.deleted_at,
-            updated_by=self.deleted_by,
-            is_expired=False,
-        )
-
-
-class IncompleteStreamError(Exception):
-    """Shredded events without their tombstone: the read raced a delete; read again."""
-
-
-def replay(events: Iterable[object]) -> Secret | Tombstone | None:
-    """Fold a Secret's events (some maybe shredded) into the aggregate or its tombstone."""
-    secret: Secret | None = None
-    shredded = False
-    for item in events:
-        if isinstance(item, Secret.Deleted):
-            return Tombstone.from_event(item)
-        if isinstance(item, Shredded):
-            shredded = True
-        elif not shredded:
-            secret = item.mutate(secret)  # type: ignore[attr-defined]
-    if shredded:
-        raise IncompleteStreamError
-    return secret

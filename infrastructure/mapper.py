@@ -27,7 +27,8 @@ from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import register_topic
 
 from strongroom.domain.errors import DecryptionError, SecretDeletedError
-from strongroom.domain.secret import Head, Secret, Shredded
+from strongroom.domain.secret import Secret
+from strongroom.domain.stream import Head, Shredded
 
 if TYPE_CHECKING:
     from eventsourcing.domain import DomainEventProtocol

@@ -20,10 +20,10 @@ from strongroom.domain.errors import (
     describe,
 )
 from strongroom.domain.reservations import NameReservation
-from strongroom.domain.secret import (
+from strongroom.domain.secret import Secret
+from strongroom.domain.stream import (
     TOPIC_CLASSES,
     IncompleteStreamError,
-    Secret,
     Shredded,
     Tombstone,
     replay,

@@ -22,7 +22,8 @@ from psycopg.sql import SQL, Identifier
 
 from strongroom.domain.errors import StoreUnavailableError, ValidationError
 from strongroom.domain.results import Status
-from strongroom.domain.secret import Head, Secret
+from strongroom.domain.secret import Secret
+from strongroom.domain.stream import Head
 from strongroom.infrastructure.keys import KeyRing
 from strongroom.infrastructure.mapper import ShreddingMapper
 from strongroom.infrastructure.master_key import MasterKeyProvider

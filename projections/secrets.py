@@ -26,9 +26,9 @@ from strongroom.domain.errors import ValidationError
 from strongroom.domain.reads import Reveal
 from strongroom.domain.reservations import NameReservation
 from strongroom.domain.results import Action, Status
-from strongroom.domain.secret import (
+from strongroom.domain.secret import Secret
+from strongroom.domain.stream import (
     TOPIC_CLASSES,
-    Secret,
     Shredded,
     action_of,
     value_version_of,

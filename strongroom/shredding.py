@@ -31,7 +31,7 @@ from eventsourcing.utils import Environment, EnvType
 
 from strongroom import bootstrap
 from strongroom.domain.errors import AggregateShreddedError, KeyDeletedError
-from strongroom.domain.secret import Shredded
+from strongroom.domain.stream import Shredded
 from strongroom.infrastructure.crypto import Sealer, derive, new_key
 from strongroom.infrastructure.mapper import ShreddingMapper
 from strongroom.infrastructure.store import StrongroomApplication

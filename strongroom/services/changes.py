@@ -19,9 +19,7 @@ from strongroom.domain.errors import (
 from strongroom.domain.fields import metadata_changes, new_secret_fields
 from strongroom.domain.reservations import RequestReceipt
 from strongroom.domain.results import Secret as SecretInfo
-from strongroom.domain.secret import (
-    Secret,
-)
+from strongroom.domain.secret import Secret
 from strongroom.domain.validation import Value
 from strongroom.infrastructure.recorders import KeyChange
 from strongroom.infrastructure.repository import live

@@ -29,9 +29,9 @@ from strongroom.domain.results import (
     Status,
 )
 from strongroom.domain.results import Secret as SecretInfo
-from strongroom.domain.secret import (
+from strongroom.domain.secret import Secret
+from strongroom.domain.stream import (
     IncompleteStreamError,
-    Secret,
     Tombstone,
     action_of,
     replay,

@@ -14,9 +14,7 @@ from strongroom.domain.errors import (
 )
 from strongroom.domain.reservations import RequestReceipt
 from strongroom.domain.results import Secret as SecretInfo
-from strongroom.domain.secret import (
-    Secret,
-)
+from strongroom.domain.secret import Secret
 from strongroom.services.base import (
     RequestRecord,
     Service,

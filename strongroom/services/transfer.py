@@ -21,9 +21,7 @@ from strongroom.domain.errors import (
     ValidationError,
 )
 from strongroom.domain.fields import new_secret_fields
-from strongroom.domain.secret import (
-    Secret,
-)
+from strongroom.domain.secret import Secret
 from strongroom.infrastructure.crypto import Sealer
 from strongroom.services.base import (
     MAX_PAGE,

@@ -22,10 +22,8 @@ from strongroom.domain.errors import (
 from strongroom.domain.fields import new_secret_fields, value_only
 from strongroom.domain.reservations import NameReservation
 from strongroom.domain.results import Secret as SecretInfo
-from strongroom.domain.secret import (
-    Secret,
-    Tombstone,
-)
+from strongroom.domain.secret import Secret
+from strongroom.domain.stream import Tombstone
 from strongroom.domain.validation import Value
 from strongroom.infrastructure.crypto import new_id, new_key
 from strongroom.infrastructure.recorders import KeyChange

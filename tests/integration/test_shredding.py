@@ -13,7 +13,8 @@ from strongroom import (
     SecretRevokedError,
     SecretsManager,
 )
-from strongroom.domain.secret import Secret, Shredded
+from strongroom.domain.secret import Secret
+from strongroom.domain.stream import Shredded
 
 from .raw import id_param, query
 

@@ -14,7 +14,8 @@ from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, UUIDAsHex
 
 from strongroom.domain.errors import DecryptionError, MasterKeyError
 from strongroom.domain.reservations import KeyReservation
-from strongroom.domain.secret import Head, Secret, Shredded
+from strongroom.domain.secret import Secret
+from strongroom.domain.stream import Head, Shredded
 from strongroom.infrastructure.crypto import (
     Sealer,
     derived_uuid,

@@ -9,10 +9,10 @@ import pytest
 
 from strongroom.domain.errors import SecretDeletedError, VersionNotFoundError
 from strongroom.domain.results import Action, Cause, Status
-from strongroom.domain.secret import (
+from strongroom.domain.secret import Secret
+from strongroom.domain.stream import (
     Head,
     IncompleteStreamError,
-    Secret,
     Shredded,
     Tombstone,
     action_of,
