@@ -42,8 +42,8 @@ _SCHEMA_LOCK = 0x5354524F4E47524F
 Backend = Literal["sqlite", "postgres"]
 
 _RECORDERS = {
-    "sqlite": "strongroom.infrastructure.recorders:SQLiteKeyStoreRecorder",
-    "postgres": "strongroom.infrastructure.recorders:PostgresKeyStoreRecorder",
+    "sqlite": "strongroom.infrastructure.recorders.sqlite:SQLiteKeyStoreRecorder",
+    "postgres": "strongroom.infrastructure.recorders.postgres:PostgresKeyStoreRecorder",
 }
 
 
