@@ -23,9 +23,10 @@ import strongroom
 from strongroom import shredding
 from strongroom.domain import validation
 from strongroom.domain.errors import StrongroomError
-from strongroom.keys import FieldEncryption, KeyAPI
 from strongroom.manager import SecretsManager
-from strongroom.tokens import IssuedToken, TokenAPI, TokenInfo
+from strongroom.services.field_encryption import FieldEncryption
+from strongroom.services.keys import KeyAPI
+from strongroom.services.tokens import IssuedToken, TokenAPI, TokenInfo
 
 TARGET = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 
@@ -108,7 +109,7 @@ def render() -> str:
     parts += _methods(TokenAPI, "sm.tokens.")
     for cls in (IssuedToken, TokenInfo):
         parts.append(
-            f"### `{cls.__name__}` (`strongroom.tokens`)\n\n{_doc(cls)}\n\n{_fields(cls)}"
+            f"### `{cls.__name__}` (`strongroom.services.tokens`)\n\n{_doc(cls)}\n\n{_fields(cls)}"
         )
     parts.append("## Results\n")
     for name in sorted(strongroom.__all__):

@@ -42,8 +42,9 @@ from strongroom.infrastructure.master_key import (
     MasterKeyProvider,
     RawKeyProvider,
 )
-from strongroom.keys import FieldEncryption, KeyAPI
 from strongroom.manager import SecretsManager
+from strongroom.services.field_encryption import FieldEncryption
+from strongroom.services.keys import KeyAPI
 from strongroom.settings import Settings
 
 __all__ = [

@@ -19,18 +19,18 @@ from strongroom.domain.validation import Value
 from strongroom.infrastructure.master_key import MasterKeyProvider, as_provider
 from strongroom.infrastructure.repository import SecretRepository
 from strongroom.infrastructure.store import StrongroomApplication
-from strongroom.keys import KeyAPI
 from strongroom.projections.runner import CatchUp
 from strongroom.projections.secrets import SecretsProjection, SecretsView
 from strongroom.reading import ReadingFace
 from strongroom.services.base import UNSET, Store
 from strongroom.services.changes import Changes
+from strongroom.services.keys import KeyAPI
 from strongroom.services.patch import Patches
 from strongroom.services.reads import Reads
 from strongroom.services.requests import Requests
+from strongroom.services.tokens import TokenAPI
 from strongroom.services.transfer import Transfer
 from strongroom.services.writes import Writes
-from strongroom.tokens import TokenAPI
 
 __all__ = ["UNSET", "SecretsManager"]
 

@@ -35,7 +35,8 @@ from strongroom.domain.stream import Shredded
 from strongroom.infrastructure.crypto import Sealer, derive, new_key
 from strongroom.infrastructure.mapper import ShreddingMapper
 from strongroom.infrastructure.store import StrongroomApplication
-from strongroom.keys import FieldEncryption, KeyAPI
+from strongroom.services.field_encryption import FieldEncryption
+from strongroom.services.keys import KeyAPI
 from strongroom.settings import Settings
 
 __all__ = [

@@ -156,7 +156,7 @@ def test_an_opener_that_waited_for_another_to_create_the_schema_can_write_when_i
     from strongroom.infrastructure.keys import KeyRing
     from strongroom.infrastructure.master_key import RawKeyProvider
     from strongroom.infrastructure.store import StrongroomApplication, parse_url
-    from strongroom.keys import KeyAPI
+    from strongroom.services.keys import KeyAPI
 
     # Its recorder is constructed (and looks up its types) before the schema exists...
     _, env = parse_url(postgres_url)

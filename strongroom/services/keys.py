@@ -7,9 +7,6 @@ the key table, wrapped under the master key.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import islice
@@ -30,19 +27,19 @@ from strongroom._transport import (
 )
 from strongroom.domain import validation as check
 from strongroom.domain.errors import (
-    DecryptionError,
     KeyDeletedError,
     KeyReusedError,
     ValidationError,
 )
 from strongroom.domain.reservations import KeyReservation
 from strongroom.domain.results import KeyImport, KeyPage, KeyRecord, KeyStats
-from strongroom.infrastructure.crypto import Sealer, derive, new_key
+from strongroom.infrastructure.crypto import Sealer
 from strongroom.infrastructure.recorders import (
     KeyChange,
     KeyIndexChange,
     KeyStoreRecorder,
 )
+from strongroom.services.field_encryption import FieldEncryption
 
 if TYPE_CHECKING:
     from strongroom.infrastructure.keys import KeyRing
@@ -54,8 +51,6 @@ EXPORT_BATCH = 1000
 IMPORT_BATCH = 500
 _KEY_ID_AAD = b"strongroom/key-id/"
 _EXPORT_AAD = b"strongroom/export/"
-_FIELD_AAD = b"strongroom/field/"
-_TOKEN_PREFIX = "sr1."  # noqa: S105 - a format marker, not a password
 
 ImportProgress = Callable[[int], None]
 """Called with the number of ids imported so far."""
@@ -339,58 +334,6 @@ class KeyAPI:
         return self._keys.store.open(
             sealed, _KEY_ID_AAD + reservation_id.bytes
         ).decode()
-
-
-class FieldEncryption:
-    """Encrypts values of one aggregate under its key; forgotten once the key is deleted.
-
-    ``encrypt`` creates the aggregate's key if it has none (and raises
-    KeyDeletedError if it was deleted); ``decrypt`` never creates one and returns
-    None once the key is gone.
-    """
-
-    __slots__ = ("_api", "_key_id")
-
-    def __init__(self, api: KeyAPI, key_id: str) -> None:
-        self._api = api
-        self._key_id = key_id
-
-    def __repr__(self) -> str:
-        return f"FieldEncryption(key_id={self._key_id!r})"
-
-    def encrypt(self, value: Any) -> str:
-        """A token holding ``value`` (anything JSON can carry), sealed to the aggregate."""
-        secret = self._api.get_or_create_secret(
-            self._key_id, lambda: base64.b64encode(new_key()).decode()
-        )
-        try:
-            plain = json.dumps(value, separators=(",", ":")).encode()
-        except (TypeError, ValueError):
-            msg = "invalid value: expected something JSON can encode"
-            raise ValidationError(msg) from None
-        sealed = self._sealer(secret).seal(plain, self._aad())
-        return _TOKEN_PREFIX + base64.urlsafe_b64encode(sealed).decode()
-
-    def decrypt(self, token: str) -> Any:
-        """The value in ``token``, or None once the aggregate's key was deleted."""
-        if not isinstance(token, str) or not token.startswith(_TOKEN_PREFIX):
-            msg = "invalid token: not produced by FieldEncryption.encrypt"
-            raise ValidationError(msg)
-        secret = self._api.get_secret(self._key_id)
-        if secret is None:
-            return None
-        try:
-            sealed = base64.urlsafe_b64decode(token[len(_TOKEN_PREFIX) :])
-        except (binascii.Error, ValueError):
-            raise DecryptionError("stored data failed authentication") from None
-        return json.loads(self._sealer(secret).open(sealed, self._aad()))
-
-    def _sealer(self, secret: str) -> Sealer:
-        # Any secret string works: host applications may have set their own.
-        return Sealer(derive(secret.encode(), "field-encryption"))
-
-    def _aad(self) -> bytes:
-        return _FIELD_AAD + self._key_id.encode()
 
 
 def _parse_line(
