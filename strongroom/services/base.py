@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from strongroom.domain import validation as check
-from strongroom.infrastructure.keys import KeyRing
-from strongroom.infrastructure.repository import SecretRepository
+from strongroom.domain.secret import Secret
+from strongroom.domain.stream import Tombstone
+from strongroom.domain.validation import Value
+from strongroom.infrastructure.recorders import KeyChange
 from strongroom.projections.runner import CatchUp
 from strongroom.projections.secrets import SecretsView
 
@@ -23,12 +27,65 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+class Repository(Protocol):
+    """The services' port to stored secrets (``infrastructure.repository`` in use;
+    tests may give an in-memory one)."""
+
+    def operation(self) -> AbstractContextManager[Any]:
+        """A scope in which unwrapped keys are kept."""
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """Save in one transaction; IntegrityError if a stream moved on."""
+
+    def events(self, stream_id: UUID, **options: Any) -> Iterator[Any]:
+        """A stream's events."""
+
+    def secret_id(self, name: str, namespace: str | None) -> UUID | None:
+        """The id of the secret that holds (or held) an address."""
+
+    def lookup(
+        self, name: str, namespace: str | None, *, full: bool = False
+    ) -> Secret | Tombstone | None:
+        """The secret at an address."""
+
+    def load(self, secret_id: UUID, *, full: bool = False) -> Secret | Tombstone | None:
+        """The secret with an id."""
+
+    def load_page(self, ids: list[UUID]) -> list[Secret | Tombstone | None]:
+        """Many secrets."""
+
+    def value_at(self, secret: Secret, version: int) -> Value:
+        """A value version of a fully replayed secret."""
+
+
+class KeyIds(Protocol):
+    """The services' port to the key ring: derived ids, data keys, fingerprints."""
+
+    def name_reservation_id(self, namespace: str | None, name: str) -> UUID:
+        """The reservation stream of an address."""
+
+    def request_receipt_id(self, request_id: str) -> UUID:
+        """The receipt stream of a request id."""
+
+    def fingerprint(self, *parts: object) -> str:
+        """A keyed fingerprint of a request's arguments."""
+
+    def wrap(self, key_id: UUID, material: bytes) -> KeyChange:
+        """A new data key's row, wrapped."""
+
+    def staged(self, key_id: UUID, data_key: bytes) -> AbstractContextManager[None]:
+        """A new data key usable before its row is committed."""
+
+    def forget(self, key_id: UUID) -> None:
+        """Drop a destroyed key from every cache."""
+
+
 @dataclass(frozen=True, slots=True)
 class Store:
     """One open store, as the services see it."""
 
-    repo: SecretRepository
-    keys: KeyRing
+    repo: Repository
+    keys: KeyIds
     view: SecretsView
     catch_up: CatchUp
     actor: str | None
