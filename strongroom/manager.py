@@ -3,7 +3,7 @@ to one service (``strongroom/services``); opening goes through ``bootstrap``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -31,12 +31,13 @@ from strongroom.services.requests import Requests
 from strongroom.services.tokens import TokenAPI
 from strongroom.services.transfer import Transfer
 from strongroom.services.writes import Writes
+from strongroom.transferring import TransferFace
 
 __all__ = ["UNSET", "SecretsManager"]
 
 
 @translate_store_errors
-class SecretsManager(ReadingFace):
+class SecretsManager(ReadingFace, TransferFace):
     """Event-sourced secrets with per-secret crypto-shredding.
 
     Open with ``SecretsManager.open(...)`` and use as a context manager.
@@ -74,7 +75,9 @@ class SecretsManager(ReadingFace):
         self._reads = Reads(store)
         self._writes = Writes(store, requests)
         self._changes = Changes(store, requests, self._writes)
-        self._patches = Patches(store, requests, self._writes)
+        self._patches = Patches(
+            store, requests, self._writes, self._reads, self._changes
+        )
         self._transfer = Transfer(store, self._reads, self._writes)
         self.keys = KeyAPI(app, actor=actor)
         self.tokens = TokenAPI(app, actor=actor)
@@ -175,42 +178,6 @@ class SecretsManager(ReadingFace):
             tags=tags,
             actor=actor,
             request_id=request_id,
-        )
-
-    def export_secrets(
-        self,
-        *,
-        plaintext: bool = False,
-        transport_key: bytes | str | None = None,
-    ) -> Iterator[str]:
-        """NDJSON lines, one per live secret: its current value and metadata.
-
-        In listing order, read page by page, so memory stays flat at any size.
-        Values leave the store in the clear only with ``plaintext=True``; with a
-        ``transport_key`` (32 bytes) each value is sealed to it (``"sealed"``
-        replaces ``"value"``), and only ``import_secrets`` with that key reads it.
-        Deleted secrets are not exported: their values are shredded.
-        """
-        return self._transfer.export_secrets(
-            plaintext=plaintext, transport_key=transport_key
-        )
-
-    def import_secrets(
-        self,
-        lines: Iterable[str | bytes],
-        *,
-        transport_key: bytes | str | None = None,
-        actor: str | None = None,
-        progress: Callable[[int], None] | None = None,
-    ) -> int:
-        """Create the secrets of an ``export_secrets`` stream; the number created.
-
-        Each secret is created in one transaction, revoked ones already revoked.
-        A line that is invalid or names a taken address stops the import with its
-        error, which says the line and how many secrets were created before it.
-        """
-        return self._transfer.import_secrets(
-            lines, transport_key=transport_key, actor=actor, progress=progress
         )
 
     def create_many(
@@ -325,6 +292,28 @@ class SecretsManager(ReadingFace):
             retries=retries,
             actor=actor,
             request_id=request_id,
+        )
+
+    def merge_patch(
+        self,
+        name: str,
+        changes: Mapping[str, Any],
+        *,
+        namespace: str | None = None,
+        expected_version: int | None = None,
+        actor: str | None = None,
+    ) -> SecretInfo:
+        """Apply an RFC 7396 JSON merge patch (recursive; null removes a key).
+
+        The HTTP API's ``PATCH``. It is a new value version (cause ``updated``);
+        with ``expected_version``, VersionConflictError if the secret moved on.
+        """
+        return self._patches.merge_patch(
+            name,
+            changes,
+            namespace=namespace,
+            expected_version=expected_version,
+            actor=actor,
         )
 
     def delete(

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from strongroom import Secret, SecretsManager
 from strongroom.domain import validation as check
-from strongroom.domain.errors import ValidationError
+from strongroom.domain.errors import ValidationError, VersionConflictError
 from strongroom.domain.tokens import ApiToken
 from strongroom.http.auth import Manager, Read, Reveal, Write
 from strongroom.http.errors import ApiError
@@ -44,7 +44,6 @@ from strongroom.http.views import (
     audit_out,
     delete,
     get_live,
-    merge_patch,
     secret_out,
     update,
     version_out,
@@ -250,11 +249,21 @@ async def patch_by_name(
         raise ValidationError(msg)
     header = request.headers.get("if-match")
     expected = None if header is None else check.parse_version(header)
-    return secret_out(
-        await run_in_threadpool(
-            merge_patch, sm, name, namespace, changes, expected, token
+    try:
+        patched = await run_in_threadpool(
+            lambda: sm.merge_patch(
+                name,
+                changes,
+                namespace=namespace,
+                expected_version=expected,
+                actor=token.actor,
+            )
         )
-    )
+    except VersionConflictError as exc:
+        if expected is None:
+            raise
+        raise ApiError(412, str(exc), "precondition_failed") from None
+    return secret_out(patched)
 
 
 # By name before by id: ``/by-name/*``, ``/stats`` and ``/audit`` are not ids.

@@ -1,7 +1,7 @@
 """What the secret routes answer with, and the steps they take on the library.
 
 Result -> response mapping, and the few multi-call steps of the HTTP contract:
-Fluxbase's update and delete answers, and RFC 7396 merge patches under If-Match.
+Fluxbase's update and delete answers.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from strongroom.domain.errors import (
     ValidationError,
     VersionConflictError,
 )
-from strongroom.domain.merge_patch import apply_merge_patch
 from strongroom.domain.tokens import ApiToken
-from strongroom.http.errors import ApiError
 from strongroom.http.schemas import (
     AuditOut,
     SecretOut,
@@ -74,39 +72,6 @@ def version_out(secret_id: UUID, version: SecretVersion) -> SecretVersionOut:
 def audit_out(entry: Any) -> AuditOut:
     """One recorded action."""
     return AuditOut.model_validate(entry, from_attributes=True)
-
-
-def merge_patch(
-    sm: SecretsManager,
-    name: str,
-    namespace: str | None,
-    changes: dict[str, Any],
-    expected: int | None,
-    token: ApiToken,
-) -> Secret:
-    """Apply an RFC 7396 merge patch by compare-and-swap on the value version.
-
-    ``expected`` (If-Match) makes it conditional: 412 once the secret moved on.
-    """
-    for _ in range(5):
-        old, version = sm.reveal_with_version(name, namespace=namespace, audit=False)
-        if expected is not None and expected != version:
-            msg = f"secret {name!r} is at version {version}"
-            raise ApiError(412, msg, "precondition_failed")
-        try:
-            return sm.update(
-                name,
-                namespace=namespace,
-                value=apply_merge_patch(old, changes),
-                expected_version=version,
-                actor=token.actor,
-            )
-        except VersionConflictError:
-            if expected is not None:
-                msg = f"secret {name!r} changed meanwhile"
-                raise ApiError(412, msg, "precondition_failed") from None
-    msg = f"secret {name!r} kept changing; the patch gave up"
-    raise VersionConflictError(msg)
 
 
 def all_secrets(

@@ -16,15 +16,19 @@ from strongroom.domain.errors import (
     describe,
 )
 from strongroom.domain.fields import value_only
+from strongroom.domain.merge_patch import apply_merge_patch
 from strongroom.domain.results import (
     Cause,
 )
+from strongroom.domain.results import Secret as SecretInfo
 from strongroom.infrastructure.repository import live
 from strongroom.services.base import (
     Service,
     Store,
     now,
 )
+from strongroom.services.changes import Changes
+from strongroom.services.reads import Reads
 from strongroom.services.requests import Requests
 from strongroom.services.writes import Writes
 
@@ -34,10 +38,60 @@ T = TypeVar("T")
 class Patches(Service):
     """Patches JSON-object values."""
 
-    def __init__(self, store: Store, requests: Requests, writes: Writes) -> None:
+    def __init__(
+        self,
+        store: Store,
+        requests: Requests,
+        writes: Writes,
+        reads: Reads,
+        changes: Changes,
+    ) -> None:
         super().__init__(store)
         self._requests = requests
         self._writes = writes
+        self._reads = reads
+        self._changes = changes
+
+    def merge_patch(
+        self,
+        name: str,
+        changes: Mapping[str, Any],
+        *,
+        namespace: str | None = None,
+        expected_version: int | None = None,
+        actor: str | None = None,
+    ) -> SecretInfo:
+        """Apply an RFC 7396 merge patch (recursive; null removes) to the value.
+
+        Compare-and-swap on the value version, tried again when another writer
+        won; with ``expected_version`` it is tried once, and a secret that moved
+        on raises VersionConflictError.
+        """
+        if not isinstance(changes, Mapping):
+            msg = "a merge patch must be a JSON object"
+            raise ValidationError(msg)
+        if expected_version is not None:
+            check.check_version(expected_version)
+        for _ in range(5):
+            old, version = self._reads.reveal_with_version(
+                name, namespace=namespace, audit=False
+            )
+            if expected_version is not None and expected_version != version:
+                msg = f"secret {describe(name, namespace)} is at version {version}"
+                raise VersionConflictError(msg)
+            try:
+                return self._changes.update(
+                    name,
+                    namespace=namespace,
+                    value=apply_merge_patch(old, dict(changes)),
+                    expected_version=version,
+                    actor=actor,
+                )
+            except VersionConflictError:
+                if expected_version is not None:
+                    raise
+        msg = f"secret {describe(name, namespace)} kept changing; the patch gave up"
+        raise VersionConflictError(msg)
 
     def patch(
         self,

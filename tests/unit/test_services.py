@@ -142,7 +142,7 @@ class Services:
         self.reads = Reads(store)
         self.writes = Writes(store, requests)
         self.changes = Changes(store, requests, self.writes)
-        self.patches = Patches(store, requests, self.writes)
+        self.patches = Patches(store, requests, self.writes, self.reads, self.changes)
 
 
 @pytest.fixture
@@ -216,3 +216,17 @@ def test_restricted_secrets_follow_the_reveal_policy_when_access_is_strict() -> 
     caller = Caller(app="web", env="prod", strict=True)
     with pytest.raises(AccessDeniedError):
         strict.reads.reveal_with_version("svc", caller=caller)
+
+
+def test_merge_patches_compare_and_swap_on_the_value_version_when_applied(
+    services: Services,
+) -> None:
+    services.writes.create("cfg", {"db": {"host": "a", "port": 1}, "debug": True})
+
+    merged = services.patches.merge_patch("cfg", {"db": {"host": "b"}, "debug": None})
+
+    assert merged.version == 2
+    assert services.reads.reveal("cfg") == {"db": {"host": "b", "port": 1}}
+    with pytest.raises(VersionConflictError, match="version 2"):
+        services.patches.merge_patch("cfg", {"x": 1}, expected_version=1)
+    assert services.reads.reveal("cfg") == {"db": {"host": "b", "port": 1}}
