@@ -1,4 +1,4 @@
-"""The Secret aggregate: a named value with versions, metadata and a lifecycle.
+"""The SecretAggregate: a named value with versions, metadata and a lifecycle.
 
 Times and ids are passed in; this module knows no clock, no database and no crypto.
 Events list the fields that outlive crypto-shredding in ``AUDIT_FIELDS`` (who and
@@ -22,8 +22,7 @@ from strongroom.domain.errors import (
     describe,
 )
 from strongroom.domain.fields import comparable, stored_form
-from strongroom.domain.results import Action, Cause, SecretVersion, Status
-from strongroom.domain.results import Secret as SecretInfo
+from strongroom.domain.results import Action, Cause, Secret, SecretVersion, Status
 from strongroom.domain.validation import Value
 
 METADATA_FIELDS = (
@@ -36,7 +35,7 @@ METADATA_FIELDS = (
 )
 
 
-class Secret(Aggregate):
+class SecretAggregate(Aggregate):
     """A secret: its current value, value versions, metadata and status."""
 
     TOPIC = "strongroom:Secret"
@@ -150,7 +149,7 @@ class Secret(Aggregate):
     def __repr__(self) -> str:
         # The default repr lists every attribute, the value included.
         return (
-            f"Secret(id={self.id!r}, name={self.name!r}, namespace={self.namespace!r},"
+            f"SecretAggregate(id={self.id!r}, name={self.name!r}, namespace={self.namespace!r},"
             f" version={self.value_version}, status={self.status.value!r})"
         )
 
@@ -172,7 +171,7 @@ class Secret(Aggregate):
         expires_at: datetime | None = None,
         tags: Mapping[str, str] | None = None,
         actor: str | None = None,
-    ) -> Secret:
+    ) -> SecretAggregate:
         """Create a secret (arguments already validated by the caller)."""
         return cls._create(
             cls.Created,
@@ -298,9 +297,9 @@ class Secret(Aggregate):
             )
         ]
 
-    def info(self, now: datetime) -> SecretInfo:
+    def info(self, now: datetime) -> Secret:
         """The secret's metadata as the public API shows it."""
-        return SecretInfo(
+        return Secret(
             id=self.id,
             name=self.name,
             namespace=self.namespace,

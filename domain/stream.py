@@ -18,9 +18,8 @@ from eventsourcing.domain import Snapshot
 from strongroom.domain.errors import (
     AggregateShreddedError,
 )
-from strongroom.domain.results import Action, Status
-from strongroom.domain.results import Secret as SecretInfo
-from strongroom.domain.secret import Secret
+from strongroom.domain.results import Action, Secret, Status
+from strongroom.domain.secret import SecretAggregate
 
 
 @dataclass(frozen=True)
@@ -72,18 +71,16 @@ class Head(Snapshot):
 
     def __repr__(self) -> str:
         # The dataclass repr would print the state, the value included.
-        return (
-            f"Secret.Head(id={self.originator_id!r}, version={self.originator_version})"
-        )
+        return f"SecretAggregate.Head(id={self.originator_id!r}, version={self.originator_version})"
 
     @classmethod
-    def of(cls, secret: Secret) -> Head:
+    def of(cls, secret: SecretAggregate) -> Head:
         """The head of ``secret`` as it is now (pending events applied)."""
         return cls(
             originator_id=secret.id,
             originator_version=secret.version,
             timestamp=secret.modified_on,
-            topic=Secret.TOPIC,
+            topic=SecretAggregate.TOPIC,
             state={
                 "name": secret.name,
                 "namespace": secret.namespace,
@@ -102,10 +99,10 @@ class Head(Snapshot):
             },
         )
 
-    def mutate(self, _: None) -> Secret:  # type: ignore[override]
+    def mutate(self, _: None) -> SecretAggregate:  # type: ignore[override]
         """The secret this head records, without its per-version log."""
         state = dict(self.state)
-        secret = object.__new__(Secret)
+        secret = object.__new__(SecretAggregate)
         vars(secret).update(
             _id=self.originator_id,
             _version=self.originator_version,
@@ -126,10 +123,10 @@ def action_of(event: object) -> Action:
     """The audit action of a Secret event or of its shredded placeholder."""
     if isinstance(event, Shredded):
         cls = TOPIC_CLASSES.get(event.topic)
-        if cls is Secret.ValueChanged:
+        if cls is SecretAggregate.ValueChanged:
             return Action(str(event.audit.get("cause", Action.UPDATED)))
         return cls.ACTION if cls is not None else Action.UPDATED
-    if isinstance(event, Secret.ValueChanged):
+    if isinstance(event, SecretAggregate.ValueChanged):
         return Action(event.cause)
     return type(event).ACTION  # type: ignore[attr-defined, no-any-return]
 
@@ -137,25 +134,25 @@ def action_of(event: object) -> Action:
 def value_version_of(event: object) -> int | None:
     """The value version an event (or its shredded placeholder) leaves the secret at."""
     if isinstance(event, Shredded):
-        if event.topic == Secret.Created.TOPIC:
+        if event.topic == SecretAggregate.Created.TOPIC:
             return 1
         version = event.audit.get("value_version")
         return version if isinstance(version, int) else None
-    if isinstance(event, Secret.Created):
+    if isinstance(event, SecretAggregate.Created):
         return 1
     version = getattr(event, "value_version", None)
     return version if isinstance(version, int) else None
 
 
-TOPIC_CLASSES: dict[str, type[Secret.Event]] = {
+TOPIC_CLASSES: dict[str, type[SecretAggregate.Event]] = {
     cls.TOPIC: cls
     for cls in (
-        Secret.Created,
-        Secret.ValueChanged,
-        Secret.MetadataChanged,
-        Secret.Revoked,
-        Secret.Reinstated,
-        Secret.Deleted,
+        SecretAggregate.Created,
+        SecretAggregate.ValueChanged,
+        SecretAggregate.MetadataChanged,
+        SecretAggregate.Revoked,
+        SecretAggregate.Reinstated,
+        SecretAggregate.Deleted,
     )
 }
 
@@ -174,7 +171,7 @@ class Tombstone:
     deleted_by: str | None
 
     @classmethod
-    def from_event(cls, deleted: Secret.Deleted) -> Tombstone:
+    def from_event(cls, deleted: SecretAggregate.Deleted) -> Tombstone:
         """Build the tombstone from the Deleted event."""
         return cls(
             id=deleted.originator_id,
@@ -187,9 +184,9 @@ class Tombstone:
             deleted_by=deleted.actor,
         )
 
-    def info(self) -> SecretInfo:
+    def info(self) -> Secret:
         """The tombstone as the public API shows it: metadata is shredded too."""
-        return SecretInfo(
+        return Secret(
             id=self.id,
             name=self.name,
             namespace=self.namespace,
@@ -213,12 +210,12 @@ class IncompleteStreamError(Exception):
     """Shredded events without their tombstone: the read raced a delete; read again."""
 
 
-def replay(events: Iterable[object]) -> Secret | Tombstone | None:
+def replay(events: Iterable[object]) -> SecretAggregate | Tombstone | None:
     """Fold a Secret's events (some maybe shredded) into the aggregate or its tombstone."""
-    secret: Secret | None = None
+    secret: SecretAggregate | None = None
     shredded = False
     for item in events:
-        if isinstance(item, Secret.Deleted):
+        if isinstance(item, SecretAggregate.Deleted):
             return Tombstone.from_event(item)
         if isinstance(item, Shredded):
             shredded = True

@@ -27,7 +27,7 @@ from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import register_topic
 
 from strongroom.domain.errors import DecryptionError, SecretDeletedError
-from strongroom.domain.secret import Secret
+from strongroom.domain.secret import SecretAggregate
 from strongroom.domain.stream import Head, Shredded
 
 if TYPE_CHECKING:
@@ -193,6 +193,6 @@ class ShreddingMapper(Mapper[UUID]):
             originator_id=aggregate_id,
             originator_version=version,
             timestamp=datetime.fromisoformat(doc.pop("modified_on")),
-            topic=Secret.TOPIC,
+            topic=SecretAggregate.TOPIC,
             state=doc,
         )

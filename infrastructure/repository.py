@@ -20,7 +20,7 @@ from strongroom.domain.errors import (
     describe,
 )
 from strongroom.domain.reservations import NameReservation
-from strongroom.domain.secret import Secret
+from strongroom.domain.secret import SecretAggregate
 from strongroom.domain.stream import (
     TOPIC_CLASSES,
     IncompleteStreamError,
@@ -81,12 +81,12 @@ class SecretRepository:
 
     def lookup(
         self, name: str, namespace: str | None, *, full: bool = False
-    ) -> Secret | Tombstone | None:
+    ) -> SecretAggregate | Tombstone | None:
         """The secret at an address: live, its tombstone, or None."""
         secret_id = self.secret_id(name, namespace)
         return None if secret_id is None else self.load(secret_id, full=full)
 
-    def from_head(self, secret_id: UUID, row: HeadRow | None) -> Secret | None:
+    def from_head(self, secret_id: UUID, row: HeadRow | None) -> SecretAggregate | None:
         """The secret from its head row; None when the stream must say instead.
 
         No head, a stale one or a shredded one: the stream says what happened.
@@ -97,7 +97,9 @@ class SecretRepository:
         head = self._app.shredding_mapper.open_head(secret_id, row.version, row.state)
         return None if head is None else head.mutate(None)
 
-    def load(self, secret_id: UUID, *, full: bool = False) -> Secret | Tombstone | None:
+    def load(
+        self, secret_id: UUID, *, full: bool = False
+    ) -> SecretAggregate | Tombstone | None:
         """The secret from its head (flat in history), or ``full``y replayed."""
         if not full:
             found = self.from_head(secret_id, self._heads.select_head(secret_id))
@@ -115,7 +117,7 @@ class SecretRepository:
         msg = f"secret {secret_id} is shredded but its tombstone is missing"
         raise SecretDeletedError(msg)
 
-    def load_page(self, ids: list[UUID]) -> list[Secret | Tombstone | None]:
+    def load_page(self, ids: list[UUID]) -> list[SecretAggregate | Tombstone | None]:
         """Many secrets in one query for their heads; one without a head is replayed."""
         heads = self._heads.select_heads(ids)
         return [
@@ -123,16 +125,18 @@ class SecretRepository:
             for secret_id in ids
         ]
 
-    def value_at(self, secret: Secret, version: int) -> Value:
+    def value_at(self, secret: SecretAggregate, version: int) -> Value:
         """The value a fully replayed secret had at ``version``."""
         position = secret.position_of(version)
         past = replay(list(self._app.events.get(secret.id, lte=position)))
-        assert isinstance(past, Secret)
+        assert isinstance(past, SecretAggregate)
         assert past.value is not None
         return past.value
 
 
-def live(found: Secret | Tombstone | None, name: str, namespace: str | None) -> Secret:
+def live(
+    found: SecretAggregate | Tombstone | None, name: str, namespace: str | None
+) -> SecretAggregate:
     """``found`` if it is a live secret; else the error that says why not."""
     if isinstance(found, Tombstone):
         raise SecretDeletedError(f"secret {describe(name, namespace)} was deleted")
@@ -144,4 +148,4 @@ def live(found: Secret | Tombstone | None, name: str, namespace: str | None) -> 
 def _is_secret_stream(first: object) -> bool:
     if isinstance(first, Shredded):
         return first.topic in TOPIC_CLASSES
-    return isinstance(first, Secret.Created)
+    return isinstance(first, SecretAggregate.Created)

@@ -22,7 +22,7 @@ from psycopg.sql import SQL, Identifier
 
 from strongroom.domain.errors import StoreUnavailableError, ValidationError
 from strongroom.domain.results import Status
-from strongroom.domain.secret import Secret
+from strongroom.domain.secret import SecretAggregate
 from strongroom.domain.stream import Head
 from strongroom.infrastructure.keys import KeyRing
 from strongroom.infrastructure.mapper import ShreddingMapper
@@ -321,7 +321,7 @@ class StrongroomApplication(Application[UUID]):
         events: list[Any] = []
         heads: list[HeadChange] = []
         for obj in objs:
-            if isinstance(obj, Secret):
+            if isinstance(obj, SecretAggregate):
                 heads.append(self._head(obj))
             if isinstance(obj, Aggregate):
                 events.extend(obj.collect_events())
@@ -331,7 +331,7 @@ class StrongroomApplication(Application[UUID]):
             kwargs["heads"] = heads
         return self.events.put(events, **kwargs)
 
-    def _head(self, secret: Secret) -> HeadChange:
+    def _head(self, secret: SecretAggregate) -> HeadChange:
         if secret.status is Status.DELETED:
             return HeadChange(secret.id)
         # Sealed by the mapper under the secret's data key, like its events.

@@ -26,7 +26,7 @@ from strongroom.domain.errors import ValidationError
 from strongroom.domain.reads import Reveal
 from strongroom.domain.reservations import NameReservation
 from strongroom.domain.results import Action, Status
-from strongroom.domain.secret import Secret
+from strongroom.domain.secret import SecretAggregate
 from strongroom.domain.stream import (
     TOPIC_CLASSES,
     Shredded,
@@ -252,7 +252,7 @@ class SecretsProjection(Projection[SecretsView]):
         with self.view.batch(tracking, events[0][1]) as txn:
             buffered = BatchWrites(txn)
             for item, position in events:
-                if isinstance(item, Secret.Created):
+                if isinstance(item, SecretAggregate.Created):
                     buffered.known_new(item.originator_id)
                 apply_event(buffered, item, position)
             buffered.flush()
@@ -301,7 +301,7 @@ def _audit_row(item: Any, position: int) -> AuditRow:
 
 
 def _next_row(before: Row | None, item: Any) -> Row | None:
-    if isinstance(item, Secret.Created):
+    if isinstance(item, SecretAggregate.Created):
         return Row(
             id=item.originator_id,
             name=item.name,
@@ -319,7 +319,7 @@ def _next_row(before: Row | None, item: Any) -> Row | None:
             expires_at=item.expires_at,
             tags=dict(item.tags),
         )
-    if isinstance(item, Secret.Deleted):
+    if isinstance(item, SecretAggregate.Deleted):
         # Metadata is shredded with the value: the tombstone keeps the bare facts.
         return Row(
             id=item.originator_id,
@@ -337,17 +337,17 @@ def _next_row(before: Row | None, item: Any) -> Row | None:
     row = Row(**vars(before))
     row.updated_at = item.timestamp
     row.updated_by = item.actor
-    if isinstance(item, Secret.ValueChanged):
+    if isinstance(item, SecretAggregate.ValueChanged):
         row.version = item.value_version
-    elif isinstance(item, Secret.MetadataChanged):
+    elif isinstance(item, SecretAggregate.MetadataChanged):
         for key, val in item.changes.items():
             setattr(
                 row, key, sorted(val or ()) if key in {"allowed_apps", "envs"} else val
             )
         row.tags = dict(row.tags or {})
-    elif isinstance(item, Secret.Revoked):
+    elif isinstance(item, SecretAggregate.Revoked):
         row.status = Status.REVOKED
-    elif isinstance(item, Secret.Reinstated):
+    elif isinstance(item, SecretAggregate.Reinstated):
         row.status = Status.ACTIVE
     return row
 

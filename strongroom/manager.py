@@ -13,8 +13,8 @@ from strongroom._store_errors import translate_store_errors
 from strongroom.domain import validation as check
 from strongroom.domain.results import (
     Rotation,
+    Secret,
 )
-from strongroom.domain.results import Secret as SecretInfo
 from strongroom.domain.validation import Value
 from strongroom.infrastructure.master_key import MasterKeyProvider, as_provider
 from strongroom.infrastructure.repository import SecretRepository
@@ -160,7 +160,7 @@ class SecretsManager(ReadingFace, TransferFace):
         tags: Mapping[str, str] | None = None,
         actor: str | None = None,
         request_id: str | None = None,
-    ) -> SecretInfo:
+    ) -> Secret:
         """Create a secret; SecretExistsError if live, NameReservedError if deleted.
 
         With ``request_id``, a retry with the same arguments answers the first
@@ -216,7 +216,7 @@ class SecretsManager(ReadingFace, TransferFace):
         tags: Mapping[str, str] | None = UNSET,
         actor: str | None = None,
         request_id: str | None = None,
-    ) -> SecretInfo:
+    ) -> Secret:
         """Create the secret, or add a new value version (and given metadata) to it.
 
         With ``request_id``, a retry with the same arguments adds no version.
@@ -250,7 +250,7 @@ class SecretsManager(ReadingFace, TransferFace):
         expected_version: int | None = None,
         actor: str | None = None,
         request_id: str | None = None,
-    ) -> SecretInfo:
+    ) -> Secret:
         """Change only the given fields; None clears an optional field.
 
         With ``request_id``, a retry with the same arguments changes nothing again.
@@ -302,7 +302,7 @@ class SecretsManager(ReadingFace, TransferFace):
         namespace: str | None = None,
         expected_version: int | None = None,
         actor: str | None = None,
-    ) -> SecretInfo:
+    ) -> Secret:
         """Apply an RFC 7396 JSON merge patch (recursive; null removes a key).
 
         The HTTP API's ``PATCH``. It is a new value version (cause ``updated``);
@@ -341,7 +341,7 @@ class SecretsManager(ReadingFace, TransferFace):
         *,
         namespace: str | None = None,
         actor: str | None = None,
-    ) -> SecretInfo:
+    ) -> Secret:
         """Add a new value version carrying the value of ``version``."""
         return self._changes.rollback(name, version, namespace=namespace, actor=actor)
 

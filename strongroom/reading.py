@@ -11,8 +11,13 @@ from uuid import UUID
 from strongroom._store_errors import translate_store_errors
 from strongroom.domain.access import Caller
 from strongroom.domain.errors import StrongroomError
-from strongroom.domain.results import AuditEntry, Page, SecretStats, SecretVersion
-from strongroom.domain.results import Secret as SecretInfo
+from strongroom.domain.results import (
+    AuditEntry,
+    Page,
+    Secret,
+    SecretStats,
+    SecretVersion,
+)
 from strongroom.domain.validation import Value
 from strongroom.services.reads import Reads
 
@@ -25,13 +30,13 @@ class ReadingFace:
 
     def get(
         self, name: str, *, namespace: str | None = None, include_deleted: bool = False
-    ) -> SecretInfo:
+    ) -> Secret:
         """The secret's metadata (the tombstone too, with ``include_deleted``)."""
         return self._reads.get(
             name, namespace=namespace, include_deleted=include_deleted
         )
 
-    def get_by_id(self, secret_id: UUID | str) -> SecretInfo:
+    def get_by_id(self, secret_id: UUID | str) -> Secret:
         """The metadata of a live secret by its id."""
         return self._reads.get_by_id(secret_id)
 
@@ -157,8 +162,6 @@ class ReadingFace:
             since=since, until=until, actor=actor, namespace=namespace, action=action
         )
 
-    def as_of(
-        self, name: str, at: datetime, *, namespace: str | None = None
-    ) -> SecretInfo:
+    def as_of(self, name: str, at: datetime, *, namespace: str | None = None) -> Secret:
         """The secret's metadata as it was at instant ``at``."""
         return self._reads.as_of(name, at, namespace=namespace)

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from strongroom.domain import validation as check
-from strongroom.domain.secret import Secret
+from strongroom.domain.secret import SecretAggregate
 from strongroom.domain.stream import Tombstone
 from strongroom.domain.validation import Value
 from strongroom.infrastructure.recorders import KeyChange
@@ -45,16 +45,18 @@ class Repository(Protocol):
 
     def lookup(
         self, name: str, namespace: str | None, *, full: bool = False
-    ) -> Secret | Tombstone | None:
+    ) -> SecretAggregate | Tombstone | None:
         """The secret at an address."""
 
-    def load(self, secret_id: UUID, *, full: bool = False) -> Secret | Tombstone | None:
+    def load(
+        self, secret_id: UUID, *, full: bool = False
+    ) -> SecretAggregate | Tombstone | None:
         """The secret with an id."""
 
-    def load_page(self, ids: list[UUID]) -> list[Secret | Tombstone | None]:
+    def load_page(self, ids: list[UUID]) -> list[SecretAggregate | Tombstone | None]:
         """Many secrets."""
 
-    def value_at(self, secret: Secret, version: int) -> Value:
+    def value_at(self, secret: SecretAggregate, version: int) -> Value:
         """A value version of a fully replayed secret."""
 
 

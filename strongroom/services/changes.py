@@ -18,8 +18,8 @@ from strongroom.domain.errors import (
 )
 from strongroom.domain.fields import metadata_changes, new_secret_fields
 from strongroom.domain.reservations import RequestReceipt
-from strongroom.domain.results import Secret as SecretInfo
-from strongroom.domain.secret import Secret
+from strongroom.domain.results import Secret
+from strongroom.domain.secret import SecretAggregate
 from strongroom.domain.validation import Value
 from strongroom.infrastructure.recorders import KeyChange
 from strongroom.infrastructure.repository import live
@@ -60,7 +60,7 @@ class Changes(Service):
         tags: Mapping[str, str] | None = UNSET,
         actor: str | None = None,
         request_id: str | None = None,
-    ) -> SecretInfo:
+    ) -> Secret:
         """Create the secret, or add a new value version (and given metadata) to it.
 
         With ``request_id``, a retry with the same arguments adds no version.
@@ -112,7 +112,7 @@ class Changes(Service):
         expected_version: int | None = None,
         actor: str | None = None,
         request_id: str | None = None,
-    ) -> SecretInfo:
+    ) -> Secret:
         """Change only the given fields; None clears an optional field.
 
         With ``request_id``, a retry with the same arguments changes nothing again.
@@ -149,10 +149,10 @@ class Changes(Service):
         expected_version: int | None,
         who: str | None,
         request: RequestRecord | None,
-    ) -> SecretInfo:
+    ) -> Secret:
         """Apply a checked update (value and metadata changes) under the request."""
 
-        def change(secret: Secret) -> None:
+        def change(secret: SecretAggregate) -> None:
             if (
                 expected_version is not None
                 and secret.value_version != expected_version
@@ -176,7 +176,7 @@ class Changes(Service):
         )
         if isinstance(secret, RequestReceipt.Created):
             return self._requests.answer_info(secret)
-        info: SecretInfo = secret.info(now())
+        info: Secret = secret.info(now())
         return info
 
     def delete(
@@ -189,7 +189,7 @@ class Changes(Service):
         for _ in range(MAX_WRITE_RETRIES):
             with self._repo.operation():
                 found = self._repo.lookup(name, namespace)
-                if not isinstance(found, Secret):
+                if not isinstance(found, SecretAggregate):
                     return False
                 found.delete(at=now(), actor=who)
                 try:
@@ -229,24 +229,24 @@ class Changes(Service):
         *,
         namespace: str | None = None,
         actor: str | None = None,
-    ) -> SecretInfo:
+    ) -> Secret:
         """Add a new value version carrying the value of ``version``."""
         version = check.check_version(version)
         who = self._who(actor)
 
-        def roll(secret: Secret) -> None:
+        def roll(secret: SecretAggregate) -> None:
             old = self._repo.value_at(secret, version)
             secret.roll_back(version, old, at=now(), actor=who)
 
         secret, _ = self._mutate(name, namespace, roll, retry=True, full=True)
-        info: SecretInfo = secret.info(now())
+        info: Secret = secret.info(now())
         return info
 
     def _mutate(
         self,
         name: str,
         namespace: str | None,
-        change: Callable[[Secret], T],
+        change: Callable[[SecretAggregate], T],
         *,
         retry: bool,
         full: bool = False,

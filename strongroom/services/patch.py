@@ -19,8 +19,8 @@ from strongroom.domain.fields import value_only
 from strongroom.domain.merge_patch import apply_merge_patch
 from strongroom.domain.results import (
     Cause,
+    Secret,
 )
-from strongroom.domain.results import Secret as SecretInfo
 from strongroom.infrastructure.repository import live
 from strongroom.services.base import (
     Service,
@@ -60,7 +60,7 @@ class Patches(Service):
         namespace: str | None = None,
         expected_version: int | None = None,
         actor: str | None = None,
-    ) -> SecretInfo:
+    ) -> Secret:
         """Apply an RFC 7396 merge patch (recursive; null removes) to the value.
 
         Compare-and-swap on the value version, tried again when another writer

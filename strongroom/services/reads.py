@@ -24,12 +24,12 @@ from strongroom.domain.results import (
     Action,
     AuditEntry,
     Page,
+    Secret,
     SecretStats,
     SecretVersion,
     Status,
 )
-from strongroom.domain.results import Secret as SecretInfo
-from strongroom.domain.secret import Secret
+from strongroom.domain.secret import SecretAggregate
 from strongroom.domain.stream import (
     IncompleteStreamError,
     Tombstone,
@@ -64,7 +64,7 @@ class Reads(Service):
 
     def get(
         self, name: str, *, namespace: str | None = None, include_deleted: bool = False
-    ) -> SecretInfo:
+    ) -> Secret:
         """The secret's metadata (the tombstone too, with ``include_deleted``)."""
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
@@ -72,11 +72,11 @@ class Reads(Service):
             found = self._repo.lookup(name, namespace)
         if isinstance(found, Tombstone) and include_deleted:
             return found.info()
-        if not isinstance(found, Secret):
+        if not isinstance(found, SecretAggregate):
             raise SecretNotFoundError(f"secret {describe(name, namespace)} not found")
         return found.info(now())
 
-    def get_by_id(self, secret_id: UUID | str) -> SecretInfo:
+    def get_by_id(self, secret_id: UUID | str) -> Secret:
         """The metadata of a live secret by its id."""
         try:
             key = secret_id if isinstance(secret_id, UUID) else UUID(str(secret_id))
@@ -84,7 +84,7 @@ class Reads(Service):
             raise SecretNotFoundError(f"secret {secret_id!s} not found") from None
         with self._repo.operation():
             found = self._repo.load(key)
-        if not isinstance(found, Secret):
+        if not isinstance(found, SecretAggregate):
             raise SecretNotFoundError(f"secret {key} not found")
         return found.info(now())
 
@@ -93,7 +93,7 @@ class Reads(Service):
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
         with self._repo.operation():
-            return isinstance(self._repo.lookup(name, namespace), Secret)
+            return isinstance(self._repo.lookup(name, namespace), SecretAggregate)
 
     def reveal(
         self,
@@ -173,7 +173,7 @@ class Reads(Service):
                 value = copy.deepcopy(found.value)
             else:
                 history = self._repo.load(found.id, full=True)
-                if not isinstance(history, Secret):
+                if not isinstance(history, SecretAggregate):
                     raise SecretDeletedError(f"secret {where} was deleted")
                 value = self._repo.value_at(history, version)
         if self._store.audit_reads if audit is None else audit:
@@ -310,9 +310,7 @@ class Reads(Service):
             for row, name, ns in iter_audit(self._view, filters)
         )
 
-    def as_of(
-        self, name: str, at: datetime, *, namespace: str | None = None
-    ) -> SecretInfo:
+    def as_of(self, name: str, at: datetime, *, namespace: str | None = None) -> Secret:
         """The secret's metadata as it was at instant ``at``."""
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
@@ -340,13 +338,13 @@ class Reads(Service):
             raise SecretDeletedError(msg) from None
         if isinstance(found, Tombstone):
             return found.info()
-        assert isinstance(found, Secret)
+        assert isinstance(found, SecretAggregate)
         return found.info(moment)
 
 
-def _info(row: Row, now: datetime) -> SecretInfo:
+def _info(row: Row, now: datetime) -> Secret:
     status = Status(row.status)
-    return SecretInfo(
+    return Secret(
         id=row.id,
         name=row.name,
         namespace=row.namespace,

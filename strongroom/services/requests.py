@@ -13,8 +13,8 @@ from strongroom.domain.errors import (
     SecretDeletedError,
 )
 from strongroom.domain.reservations import RequestReceipt
-from strongroom.domain.results import Secret as SecretInfo
-from strongroom.domain.secret import Secret
+from strongroom.domain.results import Secret
+from strongroom.domain.secret import SecretAggregate
 from strongroom.services.base import (
     RequestRecord,
     Service,
@@ -59,7 +59,7 @@ class Requests(Service):
 
     @staticmethod
     def receipts(
-        request: RequestRecord | None, secret: Secret, at: datetime
+        request: RequestRecord | None, secret: SecretAggregate, at: datetime
     ) -> list[RequestReceipt]:
         """The receipt to save with a write made under ``request`` (none without one)."""
         if request is None:
@@ -75,11 +75,11 @@ class Requests(Service):
             )
         ]
 
-    def answer_info(self, receipt: RequestReceipt.Created) -> SecretInfo:
+    def answer_info(self, receipt: RequestReceipt.Created) -> Secret:
         """What a retried create, put or update answers: the secret as it is now."""
         with self._repo.operation():
             found = self._repo.load(receipt.secret_id)
-        if not isinstance(found, Secret):
+        if not isinstance(found, SecretAggregate):
             msg = (
                 f"the secret this request wrote ({receipt.secret_id}) was deleted since"
             )
@@ -92,7 +92,7 @@ class Requests(Service):
             return {}
         with self._repo.operation():
             found = self._repo.load(receipt.secret_id, full=True)
-            if not isinstance(found, Secret):
+            if not isinstance(found, SecretAggregate):
                 msg = f"the secret this request wrote ({receipt.secret_id}) was deleted since"
                 raise SecretDeletedError(msg)
             before = self._repo.value_at(found, receipt.value_version - 1)

@@ -21,7 +21,7 @@ from strongroom.domain.errors import (
     ValidationError,
 )
 from strongroom.domain.fields import new_secret_fields
-from strongroom.domain.secret import Secret
+from strongroom.domain.secret import SecretAggregate
 from strongroom.infrastructure.crypto import Sealer
 from strongroom.services.base import (
     MAX_PAGE,
@@ -70,7 +70,7 @@ class Transfer(Service):
                 # One query per page; a secret without a usable head is replayed.
                 found = self._repo.load_page(ids)
             for secret in found:
-                if isinstance(secret, Secret):
+                if isinstance(secret, SecretAggregate):
                     yield ndjson(_export_line(secret, sealer))
             cursor = page.next_cursor
             if cursor is None:
@@ -119,7 +119,7 @@ def _export_aad(name: str, namespace: str | None) -> bytes:
     return _EXPORT_AAD + json.dumps([namespace, name]).encode()
 
 
-def _export_line(secret: Secret, sealer: Sealer | None) -> dict[str, Any]:
+def _export_line(secret: SecretAggregate, sealer: Sealer | None) -> dict[str, Any]:
     """One secret as an export line (its value sealed when a sealer is given)."""
     line: dict[str, Any] = {"name": secret.name, "namespace": secret.namespace}
     if sealer is None:

@@ -21,8 +21,8 @@ from strongroom.domain.errors import (
 )
 from strongroom.domain.fields import new_secret_fields, value_only
 from strongroom.domain.reservations import NameReservation
-from strongroom.domain.results import Secret as SecretInfo
-from strongroom.domain.secret import Secret
+from strongroom.domain.results import Secret
+from strongroom.domain.secret import SecretAggregate
 from strongroom.domain.stream import Tombstone
 from strongroom.domain.validation import Value
 from strongroom.infrastructure.crypto import new_id, new_key
@@ -59,7 +59,7 @@ class Writes(Service):
         tags: Mapping[str, str] | None = None,
         actor: str | None = None,
         request_id: str | None = None,
-    ) -> SecretInfo:
+    ) -> Secret:
         """Create a secret; SecretExistsError if live, NameReservedError if deleted.
 
         With ``request_id``, a retry with the same arguments answers the first
@@ -86,7 +86,7 @@ class Writes(Service):
         fields: dict[str, Any],
         actor: str | None,
         request: RequestRecord | None,
-    ) -> SecretInfo:
+    ) -> Secret:
         """Create, or answer a retry of the same request from its receipt."""
         answered = self._requests.answered(request)
         if answered is not None:
@@ -109,7 +109,7 @@ class Writes(Service):
         request: RequestRecord | None = None,
         *,
         revoked: bool = False,
-    ) -> Secret:
+    ) -> SecretAggregate:
         """Create a new secret with its name's reservation and data key, in one save."""
         at = now()
         secret, reservation = self._new_secret(name, namespace, fields, actor, at)
@@ -207,9 +207,9 @@ class Writes(Service):
         fields: dict[str, Any],
         actor: str | None,
         at: datetime,
-    ) -> tuple[Secret, NameReservation]:
+    ) -> tuple[SecretAggregate, NameReservation]:
         """A new secret and the first event of its name's reservation stream."""
-        secret = Secret.create(
+        secret = SecretAggregate.create(
             secret_id=new_id(),
             at=at,
             name=name,

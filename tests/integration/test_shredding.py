@@ -13,7 +13,7 @@ from strongroom import (
     SecretRevokedError,
     SecretsManager,
 )
-from strongroom.domain.secret import Secret
+from strongroom.domain.secret import SecretAggregate
 from strongroom.domain.stream import Shredded
 
 from .raw import id_param, query
@@ -105,9 +105,9 @@ def test_delete_removes_the_key_row_and_leaves_placeholders(
     assert remaining == [(0,)]
     with sm._keys.operation():
         events = list(sm._app.events.get(secret.id))
-    assert [type(e) for e in events] == [Shredded, Shredded, Secret.Deleted]
+    assert [type(e) for e in events] == [Shredded, Shredded, SecretAggregate.Deleted]
     assert [e.actor for e in events] == ["alice", "bob", "erin"]
-    assert events[0].topic == Secret.Created.TOPIC
+    assert events[0].topic == SecretAggregate.Created.TOPIC
     with pytest.raises(SecretDeletedError):
         sm.reveal("svc", version=1)
     with pytest.raises(NameReservedError):

@@ -14,7 +14,7 @@ from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, UUIDAsHex
 
 from strongroom.domain.errors import DecryptionError, MasterKeyError
 from strongroom.domain.reservations import KeyReservation
-from strongroom.domain.secret import Secret
+from strongroom.domain.secret import SecretAggregate
 from strongroom.domain.stream import Head, Shredded
 from strongroom.infrastructure.crypto import (
     Sealer,
@@ -135,7 +135,7 @@ def test_a_second_master_key_is_refused_when_the_store_has_one() -> None:
 def test_mapper_round_trips_and_seals_when_the_data_key_exists() -> None:
     store = MemoryKeyStore()
     mapper, keys = _mapper(store, new_key())
-    secret = Secret.create(
+    secret = SecretAggregate.create(
         secret_id=uuid4(),
         at=datetime.now(UTC),
         name="svc",
@@ -156,7 +156,10 @@ def test_mapper_round_trips_and_seals_when_the_data_key_exists() -> None:
     del store.rows[secret.id]
     placeholder = mapper.to_domain_event(stored)
     assert isinstance(placeholder, Shredded)
-    assert (placeholder.actor, placeholder.topic) == ("alice", Secret.Created.TOPIC)
+    assert (placeholder.actor, placeholder.topic) == (
+        "alice",
+        SecretAggregate.Created.TOPIC,
+    )
 
 
 def test_kept_events_stay_readable_when_no_data_key_exists() -> None:
@@ -212,7 +215,7 @@ def test_heads_round_trip_as_json_under_the_data_key_when_sealed() -> None:
     store = MemoryKeyStore()
     mapper, keys = _mapper(store, new_key())
     expiry = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
-    secret = Secret.create(
+    secret = SecretAggregate.create(
         secret_id=uuid4(),
         at=datetime.now(UTC),
         name="svc",

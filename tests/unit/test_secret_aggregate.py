@@ -9,7 +9,7 @@ import pytest
 
 from strongroom.domain.errors import SecretDeletedError, VersionNotFoundError
 from strongroom.domain.results import Action, Cause, Status
-from strongroom.domain.secret import Secret
+from strongroom.domain.secret import SecretAggregate
 from strongroom.domain.stream import (
     Head,
     IncompleteStreamError,
@@ -22,8 +22,8 @@ from strongroom.domain.stream import (
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 
-def _secret() -> Secret:
-    return Secret.create(
+def _secret() -> SecretAggregate:
+    return SecretAggregate.create(
         secret_id=uuid4(),
         at=T0,
         name="svc",
@@ -83,7 +83,7 @@ def test_replay_rebuilds_the_same_state_when_given_the_events() -> None:
 
     again = replay(events)
 
-    assert isinstance(again, Secret)
+    assert isinstance(again, SecretAggregate)
     assert again.info(T0) == secret.info(T0)
     assert [action_of(e) for e in events] == [Action.CREATED, Action.PATCHED]
 

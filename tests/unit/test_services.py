@@ -23,7 +23,7 @@ from strongroom.domain.errors import (
     VersionConflictError,
 )
 from strongroom.domain.reservations import NameReservation
-from strongroom.domain.secret import Secret
+from strongroom.domain.secret import SecretAggregate
 from strongroom.domain.stream import Tombstone, replay
 from strongroom.domain.validation import Value
 from strongroom.infrastructure.recorders import KeyChange
@@ -76,22 +76,24 @@ class MemoryRepository:
 
     def lookup(
         self, name: str, namespace: str | None, *, full: bool = False
-    ) -> Secret | Tombstone | None:
+    ) -> SecretAggregate | Tombstone | None:
         secret_id = self.secret_id(name, namespace)
         return None if secret_id is None else self.load(secret_id, full=full)
 
-    def load(self, secret_id: UUID, *, full: bool = False) -> Secret | Tombstone | None:
+    def load(
+        self, secret_id: UUID, *, full: bool = False
+    ) -> SecretAggregate | Tombstone | None:
         del full  # replayed every time: always complete
         stream = self.streams.get(secret_id)
         return replay(stream) if stream else None
 
-    def load_page(self, ids: list[UUID]) -> list[Secret | Tombstone | None]:
+    def load_page(self, ids: list[UUID]) -> list[SecretAggregate | Tombstone | None]:
         return [self.load(i) for i in ids]
 
-    def value_at(self, secret: Secret, version: int) -> Value:
+    def value_at(self, secret: SecretAggregate, version: int) -> Value:
         position = secret.position_of(version)
         past = replay(self.events(secret.id, lte=position))
-        assert isinstance(past, Secret)
+        assert isinstance(past, SecretAggregate)
         assert past.value is not None
         return past.value
 
