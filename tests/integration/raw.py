@@ -49,3 +49,17 @@ def writer_holding_the_lock(url: str) -> Iterator[None]:
         conn.execute("LOCK TABLE strongroom_events IN EXCLUSIVE MODE")
         yield
         conn.rollback()
+
+
+@contextmanager
+def store_application(url: str) -> Iterator[Any]:
+    """A second application on a manager's store, opened the way the library opens
+    one (``strongroom.bootstrap``): for looking under the face without its privates."""
+    from strongroom import bootstrap
+    from tests.conftest import MASTER_KEY
+
+    app = bootstrap.open_application(bootstrap.configure(url, master_key=MASTER_KEY))
+    try:
+        yield app
+    finally:
+        app.close()

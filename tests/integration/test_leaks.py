@@ -24,7 +24,7 @@ from rich.traceback import Traceback
 from strongroom import SecretsManager, StrongroomError
 from tests.conftest import MASTER_KEY
 
-from .raw import query
+from .raw import query, store_application
 
 LOGGERS = ("strongroom", "eventsourcing", "psycopg")
 
@@ -124,7 +124,8 @@ def test_no_value_or_key_leaks_anywhere_when_a_lifecycle_and_its_errors_run(
 
     assert len(errors) >= 10
     seen = [caplog.text, *map(_rendered, errors), repr(sm), repr(info), str(info)]
-    seen.append(repr(sm._app.repository.get(sm.get("str-secret").id)))
+    with store_application(store_url) as app:
+        seen.append(repr(app.repository.get(sm.get("str-secret").id)))
     for text in seen:
         assert canary not in text
         assert MASTER_KEY.hex() not in text

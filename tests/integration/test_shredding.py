@@ -16,7 +16,7 @@ from strongroom import (
 from strongroom.domain.secret import SecretAggregate
 from strongroom.domain.stream import Shredded
 
-from .raw import id_param, query
+from .raw import id_param, query, store_application
 
 
 def _key_rows(url: str) -> int:
@@ -103,8 +103,8 @@ def test_delete_removes_the_key_row_and_leaves_placeholders(
         (id_param(store_url, secret.id),),
     )
     assert remaining == [(0,)]
-    with sm._keys.operation():
-        events = list(sm._app.events.get(secret.id))
+    with store_application(store_url) as app, app.keys.operation():
+        events = list(app.events.get(secret.id))
     assert [type(e) for e in events] == [Shredded, Shredded, SecretAggregate.Deleted]
     assert [e.actor for e in events] == ["alice", "bob", "erin"]
     assert events[0].topic == SecretAggregate.Created.TOPIC
