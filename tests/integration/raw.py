@@ -63,3 +63,21 @@ def store_application(url: str) -> Iterator[Any]:
         yield app
     finally:
         app.close()
+
+
+@contextmanager
+def manager_on_application(url: str) -> Iterator[tuple[Any, Any]]:
+    """A manager built from an application the test holds (the constructor is the
+    seam): for tests that watch what that manager's application is asked to do."""
+    from strongroom import SecretsManager, bootstrap
+    from tests.conftest import MASTER_KEY
+
+    config = bootstrap.configure(url, master_key=MASTER_KEY)
+    app = bootstrap.open_application(config)
+    manager = SecretsManager(
+        app, app.views[0], backend=config.backend, location=config.location
+    )
+    try:
+        yield manager, app
+    finally:
+        manager.close()

@@ -14,7 +14,7 @@ from strongroom import SecretExistsError, SecretsManager, StrongroomError
 from tests.conftest import MASTER_KEY
 from tests.integration.processes import race
 
-from .raw import store_application
+from .raw import manager_on_application, store_application
 
 
 def _create_in_process(url: str, value: str, start: Any, results: Any) -> None:
@@ -266,21 +266,26 @@ def test_opening_survives_losing_the_sqlite_wal_switch_race_when_it_happens(
 
 
 def test_catch_up_reads_past_unprojected_events_once_when_keys_follow_the_last_secret(
-    sm: SecretsManager,
+    store_url: str,
 ) -> None:
+    with manager_on_application(store_url) as (sm, app):
+        _catch_up_scans_once(sm, app)
+
+
+def _catch_up_scans_once(sm: SecretsManager, app: Any) -> None:
     sm.create("first", "v", expires_at=datetime.now(UTC) + timedelta(days=1))
     for i in range(30):
         sm.keys.set_secret(f"aggregate-{i}", "key")
     sm.stats()
-    last = sm._app.recorder.max_notification_id()
+    last = app.recorder.max_notification_id()
     starts: list[Any] = []
-    real = sm._app.recorder.select_notifications
+    real = app.recorder.select_notifications
 
     def select(*args: Any, **kwargs: Any) -> Any:
         starts.append(kwargs["start"])
         return real(*args, **kwargs)
 
-    sm._app.recorder.select_notifications = select  # type: ignore[method-assign]
+    app.recorder.select_notifications = select
     assert sm.stats().expiring_soon == 1
     sm.create("second", "v")
     names = [s.name for s in sm.list().items]

@@ -16,7 +16,7 @@ from strongroom import (
 from strongroom.domain.secret import SecretAggregate
 from strongroom.domain.stream import Shredded
 
-from .raw import id_param, query, store_application
+from .raw import id_param, manager_on_application, query, store_application
 
 
 def _key_rows(url: str) -> int:
@@ -207,9 +207,11 @@ def test_reveal_is_served_from_the_head_when_the_history_is_long(
     )
     # Replaying 29 events would not read the heads table at all.
     reads = []
-    real = sm._app.events.get
-    sm._app.events.get = lambda *a, **k: reads.append(a) or real(*a, **k)  # type: ignore[method-assign]
-    assert sm.reveal("svc") == "v29"
+    with manager_on_application(store_url) as (reader, app):
+        reader.get("svc")  # the name's id, read once and kept
+        real = app.events.get
+        app.events.get = lambda *a, **k: reads.append(a) or real(*a, **k)
+        assert reader.reveal("svc") == "v29"
     assert head == [(29,)]
     assert reads == []
 
@@ -239,10 +241,10 @@ def test_another_manager_never_serves_a_deleted_key_from_memory(store_url: str) 
 
     with (
         SecretsManager.open(store_url, master_key=MASTER_KEY) as first,
-        SecretsManager.open(store_url, master_key=MASTER_KEY) as second,
+        manager_on_application(store_url) as (second, app),
     ):
         created = first.create("svc", "v")
         assert second.reveal("svc") == "v"
         first.delete("svc")
-        with second._keys.operation():
-            assert second._keys.data_key(created.id) is None
+        with app.keys.operation():
+            assert app.keys.data_key(created.id) is None
