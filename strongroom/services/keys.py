@@ -8,7 +8,6 @@ the key table, wrapped under the master key.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -39,13 +38,13 @@ from strongroom.infrastructure.recorders import (
     KeyIndexChange,
     KeyStoreRecorder,
 )
+from strongroom.services.base import MAX_WRITE_RETRIES, now
 from strongroom.services.field_encryption import FieldEncryption
 
 if TYPE_CHECKING:
     from strongroom.infrastructure.keys import KeyRing
     from strongroom.infrastructure.store import StrongroomApplication
 
-MAX_WRITE_RETRIES = 50
 MAX_LOAD = 10_000
 EXPORT_BATCH = 1000
 IMPORT_BATCH = 500
@@ -54,10 +53,6 @@ _EXPORT_AAD = b"strongroom/export/"
 
 ImportProgress = Callable[[int], None]
 """Called with the number of ids imported so far."""
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @translate_store_errors
@@ -87,7 +82,7 @@ class KeyAPI:
         check.check_key_secret(secret)
         reservation_id = self._keys.key_reservation_id(key_id)
         reservation = KeyReservation.issue(
-            reservation_id=reservation_id, key_id=key_id, at=_now(), actor=self._actor
+            reservation_id=reservation_id, key_id=key_id, at=now(), actor=self._actor
         )
         try:
             self._app.save(
@@ -131,7 +126,7 @@ class KeyAPI:
                 reservation: KeyReservation = self._app.repository.get(reservation_id)
             except AggregateNotFoundError:
                 return False
-            if not reservation.shred(at=_now(), actor=self._actor):
+            if not reservation.shred(at=now(), actor=self._actor):
                 return False
             try:
                 self._app.save(
@@ -273,7 +268,7 @@ class KeyAPI:
         if not items:
             return
         keys = self._keys
-        at = _now()
+        at = now()
         seen: set[str] = set()
         reservations: list[KeyReservation] = []
         key_changes: list[KeyChange] = []

@@ -12,7 +12,7 @@ import hmac
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, cast
 from uuid import UUID, uuid4
 
@@ -22,15 +22,12 @@ from strongroom._store_errors import translate_store_errors
 from strongroom.domain import validation as check
 from strongroom.domain.errors import ValidationError
 from strongroom.domain.tokens import SCOPES, ApiToken
+from strongroom.services.base import now
 
 if TYPE_CHECKING:
     from strongroom.infrastructure.store import StrongroomApplication
 
 _PREFIX = "srt_"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _digest(secret: str) -> str:
@@ -103,7 +100,7 @@ class TokenAPI:
             scopes=wanted,
             namespace=check.check_namespace(namespace),
             expires_at=check.check_moment(expires_at, "expiry"),
-            at=_now(),
+            at=now(),
             actor=self._actor,
             app=check.check_optional_label(app, "app"),
             env=check.check_optional_label(env, "env"),
@@ -124,7 +121,7 @@ class TokenAPI:
         if not hmac.compare_digest(_digest(secret), found.digest):
             return None
         if found.revoked or (
-            found.expires_at is not None and found.expires_at <= _now()
+            found.expires_at is not None and found.expires_at <= now()
         ):
             return None
         return found
@@ -151,7 +148,7 @@ class TokenAPI:
     def revoke(self, token_id: UUID | str) -> bool:
         """Revoke a token by id: True once, then False (unknown ids: False)."""
         token = self._load(token_id)
-        if token is None or not token.revoke(at=_now(), actor=self._actor):
+        if token is None or not token.revoke(at=now(), actor=self._actor):
             return False
         self._app.save(token)
         return True
