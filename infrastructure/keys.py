@@ -16,6 +16,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from strongroom.domain.errors import DecryptionError, MasterKeyError
@@ -28,6 +29,10 @@ from strongroom.infrastructure.recorders import (
     KeyRow,
     KeyStoreRecorder,
 )
+
+if TYPE_CHECKING:
+    from eventsourcing.domain import DomainEventProtocol
+    from eventsourcing.persistence import StoredEvent
 
 _KEY_AAD = b"strongroom/key/"
 ROTATION_BATCH = 1000
@@ -187,13 +192,12 @@ class KeyRing:
         self._unwrapped_keys[key_id] = (row.wrapped, sealer)
         return sealer
 
-    def data_key(self, key_id: UUID, *, create: bool = False) -> Sealer | None:
+    def data_key(self, key_id: UUID) -> Sealer | None:
         """The data key of an aggregate, or None once it has been shredded.
 
         strongroom's own data keys are created with their aggregate (``staged``),
-        never on demand, so ``create`` is ignored here.
+        never on demand.
         """
-        del create
         pending = self._pending()
         if key_id in pending:
             return pending[key_id]
@@ -205,6 +209,14 @@ class KeyRing:
         if cache is not None:
             cache[key_id] = sealer
         return sealer
+
+    def sealing_key(self, domain_event: DomainEventProtocol[Any]) -> Sealer | None:
+        """The data key to seal one of the aggregate's events with."""
+        return self.data_key(cast(UUID, domain_event.originator_id))
+
+    def opening_key(self, stored_event: StoredEvent) -> Sealer | None:
+        """The data key to open one of the aggregate's stored events with."""
+        return self.data_key(cast(UUID, stored_event.originator_id))
 
     def forget(self, key_id: UUID) -> None:
         """Drop a key from this process's caches (after shredding it)."""

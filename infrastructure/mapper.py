@@ -53,8 +53,16 @@ class KeySource(Protocol):
 
     store: Sealer
 
-    def data_key(self, key_id: UUID, *, create: bool = False) -> Sealer | None:
-        """The aggregate's data key; None once shredded. ``create`` on first write."""
+    def data_key(self, key_id: UUID) -> Sealer | None:
+        """The aggregate's data key (for its head); None once shredded."""
+        ...
+
+    def sealing_key(self, domain_event: DomainEventProtocol[Any]) -> Sealer | None:
+        """The data key to seal one of an aggregate's new events with."""
+        ...
+
+    def opening_key(self, stored_event: StoredEvent) -> Sealer | None:
+        """The data key to open a stored event with; None once shredded."""
         ...
 
 
@@ -103,7 +111,7 @@ class ShreddingMapper(Mapper[UUID]):
         if not getattr(cls, "SHREDDABLE", True):
             state = KEPT + self.keys.store.seal(plain.state, aad)
         else:
-            data_key = self.keys.data_key(cast(UUID, plain.originator_id), create=True)
+            data_key = self.keys.sealing_key(domain_event)
             if data_key is None:
                 msg = "the aggregate was shredded: its data key no longer exists"
                 raise SecretDeletedError(msg)
@@ -137,7 +145,7 @@ class ShreddingMapper(Mapper[UUID]):
         elif kind == SHREDDABLE and len(state) > 1 + _LEN:
             size = int.from_bytes(state[1 : 1 + _LEN], "big")
             head = state[1 + _LEN : 1 + _LEN + size]
-            data_key = self.keys.data_key(cast(UUID, stored_event.originator_id))
+            data_key = self.keys.opening_key(stored_event)
             if data_key is None:
                 audit = self.transcoder.decode(self.keys.store.open(head, aad))
                 return Shredded(

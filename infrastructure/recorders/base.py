@@ -115,6 +115,17 @@ class KeyStoreRecorder(Protocol):
         """An aggregate's head with its data key, in one query; None if it has none."""
         ...
 
+    def write_within(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """Save on a transaction another recorder holds in the same database."""
+        ...
+
+    def hold_keys_within(self, curs: Any, key_ids: Sequence[UUID]) -> None:
+        """Keep key rows from being destroyed until ``curs``'s transaction ends;
+        the transaction fails if one of them is already gone."""
+        ...
+
     def select_heads(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, HeadRow]:
         """The heads (with data keys) of those of ``aggregate_ids`` that have one."""
         ...

@@ -182,6 +182,25 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
                 raise
         return ids
 
+    def write_within(
+        self, curs: Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """Queue a save on a transaction another recorder holds in this database."""
+        for statement in self._lock_statements:
+            curs.execute(statement, prepare=True)
+        self._insert_events(cast("Cursor[DictRow]", curs), stored_events, **kwargs)
+        self._insert_stored_events(curs, stored_events)
+
+    def hold_keys_within(self, curs: Cursor[Any], key_ids: Sequence[UUID]) -> None:
+        """Queue a lock on key rows to the end of ``curs``'s transaction; the
+        transaction aborts with SQLSTATE ``KEYS_DESTROYED`` if one is gone."""
+        curs.execute(self._sql.hold_keys, (list(key_ids),), prepare=True)
+
+    @property
+    def keys_table(self) -> Composable:
+        """The key table's qualified name, for another recorder's joins."""
+        return self._sql.keys_table
+
     def _insert_stored_events(
         self, curs: Cursor[Any], stored_events: Sequence[StoredEvent], **_: Any
     ) -> None:

@@ -174,6 +174,10 @@ class SaveStatement:
         return b"".join(out)
 
 
+KEYS_DESTROYED = "SRK01"
+"""SQLSTATE raised by the key-holding function when a data key no longer exists."""
+
+
 class PostgresStatements:
     """Every statement of the PostgreSQL recorder, composed once per store.
 
@@ -258,6 +262,26 @@ class PostgresStatements:
             events=Identifier(schema_name, events_table),
             channel=channel,
         )
+        # A host application's write holds its aggregates' key rows (KEY SHARE) to
+        # its commit, so a concurrent shred waits for it, or it sees the shred and
+        # aborts: no event is sealed under a key that was destroyed before it.
+        hold = Identifier(schema_name, KEYS_TABLE + "_hold")
+        self.create.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {hold}(p_ids uuid[]) RETURNS void "
+                "LANGUAGE plpgsql AS $body$ BEGIN "
+                "IF (SELECT count(*) FROM (SELECT 1 FROM {keys} WHERE id = ANY(p_ids) "
+                "FOR KEY SHARE) AS held) < cardinality(p_ids) THEN "
+                "RAISE EXCEPTION 'a data key was destroyed' USING ERRCODE = {code}; "
+                "END IF; END $body$"
+            ).format(
+                hold=hold,
+                keys=Identifier(schema_name, KEYS_TABLE),
+                code=Literal(KEYS_DESTROYED),
+            )
+        )
+        self.hold_keys = SQL("SELECT {}(%b)").format(hold).as_bytes(None)
+        self.keys_table = Identifier(schema_name, KEYS_TABLE)
         self.select_head = sql(_SELECT_HEAD + "%b").as_bytes(None)
         self.select_heads = sql(_SELECT_HEADS + "= ANY(%s)")
         # Key changes are written in one statement per kind per save, whatever their

@@ -16,6 +16,7 @@ from eventsourcing.sqlite import (
 if TYPE_CHECKING:
     from eventsourcing.persistence import StoredEvent
 
+from strongroom.domain.errors import AggregateShreddedError
 from strongroom.infrastructure.recorders.base import (
     _KEY_IDX,
     _SELECT_HEAD,
@@ -122,6 +123,24 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
             [(h.id.hex, h.version, h.state) for h in heads if h.state is not None],
         )
         return super()._insert_events(c, stored_events, **kwargs)
+
+    def write_within(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """Save on a transaction another recorder holds in this database file."""
+        self._insert_events(c, stored_events, **kwargs)
+
+    def hold_keys_within(self, c: SQLiteCursor, key_ids: Sequence[UUID]) -> None:
+        """AggregateShreddedError unless every key row exists (the transaction holds
+        the file's write lock to its end, so none can go before it commits)."""
+        ids = json.dumps([key_id.hex for key_id in key_ids])
+        c.execute(
+            f"SELECT count(*) FROM {KEYS_TABLE} "
+            "WHERE id IN (SELECT value FROM json_each(?))",
+            (ids,),
+        )
+        if c.fetchone()[0] < len(set(key_ids)):
+            raise AggregateShreddedError("a data key was destroyed")
 
     def select_head(self, aggregate_id: UUID) -> HeadRow | None:
         """An aggregate's head with its data key, in one query; None if it has none."""

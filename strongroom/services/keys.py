@@ -42,6 +42,8 @@ from strongroom.services.base import MAX_WRITE_RETRIES, now
 from strongroom.services.field_encryption import FieldEncryption
 
 if TYPE_CHECKING:
+    from eventsourcing.persistence import StoredEvent
+
     from strongroom.infrastructure.keys import KeyRing
     from strongroom.infrastructure.store import StrongroomApplication
 
@@ -78,24 +80,48 @@ class KeyAPI:
 
     def set_secret(self, key_id: str, secret: str) -> None:
         """Set the secret of a never-used id; KeyReusedError for any id used before."""
+        reservation, key_change, index_change = self._issue(key_id, secret)
+        try:
+            self._app.save(
+                reservation, key_changes=[key_change], key_index=[index_change]
+            )
+        except IntegrityError:
+            raise KeyReusedError(f"key id {key_id!r} was used before") from None
+
+    def issue_within(
+        self, secrets: Sequence[tuple[str, str]]
+    ) -> tuple[list[StoredEvent], dict[str, list[Any]]]:
+        """What ``set_secret`` writes for each ``(id, secret)``, left for a caller's
+        transaction: the stored events and the recorder's keyword arguments.
+
+        A host application's recorder writes them with its own events, so a new
+        aggregate's key and its first events commit together (one transaction).
+        """
+        events: list[StoredEvent] = []
+        written: dict[str, list[Any]] = {"key_changes": [], "key_index": []}
+        for key_id, secret in secrets:
+            reservation, key_change, index_change = self._issue(key_id, secret)
+            events.extend(
+                map(self._app.mapper.to_stored_event, reservation.collect_events())
+            )
+            written["key_changes"].append(key_change)
+            written["key_index"].append(index_change)
+        return events, written
+
+    def _issue(
+        self, key_id: str, secret: str
+    ) -> tuple[KeyReservation, KeyChange, KeyIndexChange]:
         key_id = check.check_key_id(key_id)
         check.check_key_secret(secret)
         reservation_id = self._keys.key_reservation_id(key_id)
         reservation = KeyReservation.issue(
             reservation_id=reservation_id, key_id=key_id, at=now(), actor=self._actor
         )
-        try:
-            self._app.save(
-                reservation,
-                key_changes=[self._keys.wrap(reservation_id, secret.encode())],
-                key_index=[
-                    KeyIndexChange(
-                        reservation_id, self._seal_id(reservation_id, key_id)
-                    )
-                ],
-            )
-        except IntegrityError:
-            raise KeyReusedError(f"key id {key_id!r} was used before") from None
+        return (
+            reservation,
+            self._keys.wrap(reservation_id, secret.encode()),
+            KeyIndexChange(reservation_id, self._seal_id(reservation_id, key_id)),
+        )
 
     def get_or_create_secret(self, key_id: str, factory: Callable[[], str]) -> str:
         """The secret of ``key_id``, set from ``factory()`` if the id was never used.
@@ -120,24 +146,45 @@ class KeyAPI:
 
     def delete_secret(self, key_id: str) -> bool:
         """Destroy the secret of ``key_id``: True once, then False."""
-        reservation_id = self._keys.key_reservation_id(check.check_key_id(key_id))
+        return bool(self.delete_secrets([key_id]))
+
+    def delete_secrets(self, key_ids: Iterable[str]) -> list[str]:
+        """Destroy the secrets of several ids in one transaction.
+
+        Returns the ids whose secrets this call destroyed, in the order given (ids
+        never set, or deleted before, are left out).
+        """
+        if isinstance(key_ids, str):
+            msg = "invalid ids: expected a list of key ids, not one str"
+            raise ValidationError(msg)
+        wanted = list(dict.fromkeys(check.check_key_id(i) for i in key_ids))
         for _ in range(MAX_WRITE_RETRIES):
-            try:
-                reservation: KeyReservation = self._app.repository.get(reservation_id)
-            except AggregateNotFoundError:
-                return False
-            if not reservation.shred(at=now(), actor=self._actor):
-                return False
+            at = now()
+            shredded: list[tuple[str, KeyReservation]] = []
+            for key_id in wanted:
+                reservation_id = self._keys.key_reservation_id(key_id)
+                try:
+                    reservation: KeyReservation = self._app.repository.get(
+                        reservation_id
+                    )
+                except AggregateNotFoundError:
+                    continue
+                if reservation.shred(at=at, actor=self._actor):
+                    shredded.append((key_id, reservation))
+            if not shredded:
+                return []
             try:
                 self._app.save(
-                    reservation,
-                    key_changes=[KeyChange(reservation_id)],
-                    key_index=[KeyIndexChange(reservation_id)],
+                    *(reservation for _, reservation in shredded),
+                    key_changes=[KeyChange(r.id) for _, r in shredded],
+                    key_index=[KeyIndexChange(r.id) for _, r in shredded],
                 )
             except IntegrityError:
-                continue
-            return True
-        return False
+                continue  # another caller shredded one of them first: look again
+            for _, reservation in shredded:
+                self._keys.forget(reservation.id)
+            return [key_id for key_id, _ in shredded]
+        return []
 
     # ------------------------------------------------------------ load/describe
 

@@ -1,17 +1,18 @@
 """Crypto-shredding for host eventsourcing applications, configured by environment only.
 
-eventsourcing's own ExampleApplicationTestCase (BankAccounts, snapshots, custom
-transcodings) runs through strongroom's shredding mapper on SQLite and PostgreSQL.
+eventsourcing's own ApplicationTestCase and ExampleApplicationTestCase (BankAccounts,
+snapshots, custom transcodings) run through strongroom's shredding mapper on SQLite
+and PostgreSQL, in every configuration: the topics over eventsourcing's persistence,
+and the shredding persistence modules with the keys in the application's database
+or in another one.
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 from uuid import UUID
 
 import pytest
@@ -25,8 +26,6 @@ from eventsourcing.tests import application as library_tests
 
 from strongroom import AggregateShreddedError, SecretsManager
 from strongroom.shredding import (
-    CIPHER_TOPIC,
-    MAPPER_TOPIC,
     CryptoShredding,
     Shredded,
     ShreddingMapper,
@@ -36,58 +35,35 @@ from strongroom.shredding import (
     keys_of,
 )
 from tests.conftest import MASTER_KEY
+from tests.integration import hosts
+from tests.integration.hosts import CONFIGURATIONS
 from tests.integration.raw import query
 
 SNAPSHOTS = "bankaccounts_snapshots"
 
 
-def _postgres_env(url: str) -> dict[str, str]:
-    parts = urlsplit(url)
-    return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": parts.path.lstrip("/"),
-        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-        "POSTGRES_PORT": str(parts.port or 5432),
-        "POSTGRES_USER": parts.username or "postgres",
-        "POSTGRES_PASSWORD": parts.password or "",
-    }
+@pytest.fixture(params=CONFIGURATIONS)
+def configuration(request: pytest.FixtureRequest) -> str:
+    """How the host application is configured for shredding."""
+    return str(request.param)
 
 
 @pytest.fixture
 def host_env(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+    backend: str, configuration: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> dict[str, str]:
     """A host application's environment: its own event store plus strongroom's keys."""
-    return _host_env(backend, tmp_path, request)
+    return hosts.host_env(backend, configuration, tmp_path, request)
 
 
-def _host_env(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> dict[str, str]:
-    if backend == "sqlite":
-        env = {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(tmp_path / "host.db"),
-        }
-        (tmp_path / "keys").mkdir()
-        keys_url = "sqlite:///" + str(tmp_path / "keys" / "strongroom.db")
-    else:
-        # Host events and strongroom's key store share one PostgreSQL database.
-        keys_url = str(request.getfixturevalue("postgres_url"))
-        env = _postgres_env(keys_url)
-    env["STRONGROOM_DATABASE_URL"] = keys_url
-    env["STRONGROOM_MASTER_KEY"] = base64.b64encode(MASTER_KEY).decode()
-    return env
+# ----------------------------------------------------- eventsourcing's own test cases
 
 
-# ----------------------------------------------------- eventsourcing's own test case
+class _InEnvironment:
+    """Sets a host environment the way an operator would: process variables only."""
 
-
-class _ThroughShredding(library_tests.ExampleApplicationTestCase):
-    """eventsourcing's BankAccounts test, then proof it ran sealed and can forget."""
-
-    __test__ = False
     backend: ClassVar[str]
+    configuration: ClassVar[str]
 
     @pytest.fixture(autouse=True)
     def _environment(
@@ -96,16 +72,17 @@ class _ThroughShredding(library_tests.ExampleApplicationTestCase):
         monkeypatch: pytest.MonkeyPatch,
         request: pytest.FixtureRequest,
     ) -> Iterator[None]:
-        # Set the way an operator would: process environment variables only.
-        env = _host_env(self.backend, tmp_path, request)
-        for key, value in {
-            **env,
-            "MAPPER_TOPIC": MAPPER_TOPIC,
-            "CIPHER_TOPIC": CIPHER_TOPIC,
-        }.items():
+        env = hosts.host_env(self.backend, self.configuration, tmp_path, request)
+        for key, value in env.items():
             monkeypatch.setenv(key, value)
         yield
         close_key_stores()
+
+
+class _ThroughShredding(_InEnvironment, library_tests.ExampleApplicationTestCase):
+    """eventsourcing's BankAccounts test, then proof it ran sealed and can forget."""
+
+    __test__ = False
 
     def test_example_application(self) -> None:
         super().test_example_application()
@@ -121,7 +98,7 @@ class _ThroughShredding(library_tests.ExampleApplicationTestCase):
             snapshots = list(app.snapshots.get(account_id))  # type: ignore[union-attr]
             assert len(snapshots) == 2
 
-            assert forget(app, account_id) is True
+            assert forget(app, account_id) == [account_id]
 
             with pytest.raises(AggregateShreddedError, match=str(account_id)):
                 app.repository.get(account_id)
@@ -129,21 +106,39 @@ class _ThroughShredding(library_tests.ExampleApplicationTestCase):
             assert all(isinstance(p, Shredded) for p in placeholders)
             assert [p.originator_version for p in placeholders] == [1, 2, 3, 4]
             assert all(isinstance(s, Shredded) for s in app.snapshots.get(account_id))  # type: ignore[union-attr]
-            assert forget(app, account_id) is False
+            assert forget(app, account_id) == []
         finally:
             app.close()
 
 
-class TestBankAccountsOnSQLite(_ThroughShredding):
-    __test__ = True
-    backend = "sqlite"
-    expected_factory_topic = "eventsourcing.sqlite:SQLiteFactory"
+class _ApplicationThroughShredding(_InEnvironment, library_tests.ApplicationTestCase):
+    """eventsourcing's own application tests, with a shredding configuration set."""
+
+    __test__ = False
 
 
-class TestBankAccountsOnPostgres(_ThroughShredding):
-    __test__ = True
-    backend = "postgres"
-    expected_factory_topic = "eventsourcing.postgres:PostgresFactory"
+_FACTORIES = {
+    ("sqlite", "topics"): "eventsourcing.sqlite:SQLiteFactory",
+    ("postgres", "topics"): "eventsourcing.postgres:PostgresFactory",
+    ("sqlite", "module"): "strongroom.shredding.sqlite:ShreddingSQLiteFactory",
+    ("postgres", "module"): "strongroom.shredding.postgres:ShreddingPostgresFactory",
+}
+for _backend in ("sqlite", "postgres"):
+    for _configuration in CONFIGURATIONS:
+        _kind = "topics" if _configuration == "topics" else "module"
+        _suffix = f"{_backend.title()}{_configuration.title().replace('_', '')}"
+        for _base in (_ThroughShredding, _ApplicationThroughShredding):
+            _name = _base.__name__.lstrip("_").replace("Through", "On") + _suffix
+            globals()["Test" + _name] = type(
+                "Test" + _name,
+                (_base,),
+                {
+                    "__test__": True,
+                    "backend": _backend,
+                    "configuration": _configuration,
+                    "expected_factory_topic": _FACTORIES[_backend, _kind],
+                },
+            )
 
 
 # ----------------------------------------------------- a small host of our own
@@ -242,7 +237,7 @@ def test_mixin_seals_events_and_keeps_unshreddable_ones_when_an_aggregate_is_for
         app.take_snapshot(bob)
         assert type(app.mapper).__name__ == "ShreddingMapper"
 
-        assert app.forget(alice) is True
+        assert app.forget(alice) == [alice]
 
         with pytest.raises(AggregateShreddedError):
             app.repository.get(alice)
@@ -254,9 +249,7 @@ def test_mixin_seals_events_and_keeps_unshreddable_ones_when_an_aggregate_is_for
             app.change_email(alice, "z")
     finally:
         app.close()
-    with SecretsManager.open(
-        profiles_env["STRONGROOM_DATABASE_URL"], master_key=MASTER_KEY
-    ) as sm:
+    with SecretsManager.open(hosts.keys_url(profiles_env), master_key=MASTER_KEY) as sm:
         assert sm.keys.get_secret(str(alice)) is None
         assert sm.keys.get_secret(str(bob)) is not None
 
@@ -308,11 +301,12 @@ def test_follower_processes_placeholders_when_the_leader_forgot_an_aggregate(
     env = {
         **{f"PROFILES_{k}": v for k, v in profiles_env.items()},
         **{f"MAILER_{k}": v for k, v in profiles_env.items()},
-        "STRONGROOM_DATABASE_URL": profiles_env["STRONGROOM_DATABASE_URL"],
-        "STRONGROOM_MASTER_KEY": profiles_env["STRONGROOM_MASTER_KEY"],
     }
     if "SQLITE_DBNAME" in profiles_env:
         env["MAILER_SQLITE_DBNAME"] = profiles_env["SQLITE_DBNAME"] + ".mailer"
+        # The mailer's keys (none) may live anywhere, but the leader's it reads
+        # must come from the leader's store.
+        env["MAILER_STRONGROOM_DATABASE_URL"] = hosts.keys_url(profiles_env)
     leader = Profiles(env=env)
     try:
         alice = leader.register("Alice", "alice@example.com")
@@ -337,7 +331,7 @@ def test_follower_processes_placeholders_when_the_leader_forgot_an_aggregate(
 
 
 def test_host_events_hold_no_plaintext_when_stored(
-    profiles_env: dict[str, str], backend: str
+    profiles_env: dict[str, str], backend: str, request: pytest.FixtureRequest
 ) -> None:
     app = Profiles(env=profiles_env)
     try:
@@ -353,7 +347,7 @@ def test_host_events_hold_no_plaintext_when_stored(
         states = [
             bytes(row[0])
             for row in query(
-                profiles_env["STRONGROOM_DATABASE_URL"],
+                str(request.getfixturevalue("postgres_url")),
                 "SELECT state FROM profiles_events",
             )
         ]
