@@ -32,7 +32,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -178,7 +177,11 @@ def report(
 ) -> None:
     """One markdown table: rate per variant, and the ratios that targets name."""
     print(f"\n{backend}: {ops} operations x {reps} repetitions (median, min-max)\n")
-    print("| operation | " + " | ".join(VARIANTS) + " | same db / AESCipher | same db / plain |")
+    print(
+        "| operation | "
+        + " | ".join(VARIANTS)
+        + " | same db / AESCipher | same db / plain |"
+    )
     print("|---" * (len(VARIANTS) + 3) + "|")
     for op in OPERATIONS:
         medians = {v: statistics.median(results[v][op]) for v in VARIANTS}
@@ -188,7 +191,11 @@ def report(
         ]
         ratio_stock = medians["same db"] / medians["AESCipher"]
         ratio_plain = medians["same db"] / medians["plain"]
-        print(f"| {op} | " + " | ".join(cells) + f" | {ratio_stock:.2f} | {ratio_plain:.2f} |")
+        print(
+            f"| {op} | "
+            + " | ".join(cells)
+            + f" | {ratio_stock:.2f} | {ratio_plain:.2f} |"
+        )
 
 
 def main() -> None:
@@ -204,7 +211,9 @@ def main() -> None:
     backends = args.backend or (["postgres", "sqlite"] if args.url else ["sqlite"])
     for backend in backends:
         if backend == "postgres" and not args.url:
-            parser.error("--url (or STRONGROOM_TEST_POSTGRES_URL) is needed for postgres")
+            parser.error(
+                "--url (or STRONGROOM_TEST_POSTGRES_URL) is needed for postgres"
+            )
         run(backend, args.url if backend == "postgres" else None, args.ops, args.reps)
 
 

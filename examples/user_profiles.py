@@ -1,7 +1,8 @@
 """User profiles with a GDPR "forget" command: crypto-shredding for eventsourcing.
 
-The application is plain ``eventsourcing``; the ``CryptoShredding`` mixin seals each
-profile's events under that profile's own key, kept in a strongroom store. Forgetting
+The application is plain ``eventsourcing``; strongroom's shredding persistence module
+seals each profile's events under that profile's own key, kept in the application's
+own database, and the ``CryptoShredding`` mixin gives it ``forget``. Forgetting
 a person destroys the key: their events stay in the log (the log is append-only) but
 read back as ``Shredded`` placeholders, and the directory projection shows
 ``<forgotten>`` for them. Run it::
@@ -91,7 +92,7 @@ class UserProfiles(CryptoShredding, Application[UUID]):
         if not profile.forgotten:
             profile.forget()
             self.save(profile)
-        return self.forget(profile_id)
+        return bool(self.forget(profile_id))
 
 
 class Directory(POPOTrackingRecorder):
@@ -137,12 +138,11 @@ def build_directory(app: UserProfiles) -> dict[UUID, str]:
 
 
 def open_app(data: Path) -> UserProfiles:
-    """The application on SQLite files in ``data``, keys in a strongroom store there."""
+    """The application on an SQLite file in ``data``, its keys in the same file."""
     data.mkdir(parents=True, exist_ok=True)
     env = {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "PERSISTENCE_MODULE": "strongroom.shredding.sqlite",
         "SQLITE_DBNAME": str(data / "profiles.db"),
-        "STRONGROOM_DATABASE_URL": "sqlite:///" + str(data / "keys.db"),
     }
     if not os.environ.get("STRONGROOM_MASTER_KEY"):
         key_file = data / "master.key"

@@ -27,6 +27,8 @@ from strongroom.manager import SecretsManager
 from strongroom.services.field_encryption import FieldEncryption
 from strongroom.services.keys import KeyAPI
 from strongroom.services.tokens import IssuedToken, TokenAPI, TokenInfo
+from strongroom.shredding import postgres as shredding_postgres
+from strongroom.shredding import sqlite as shredding_sqlite
 
 TARGET = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 
@@ -132,14 +134,16 @@ def render() -> str:
         + _doc(shredding)
         + "\n"
     )
-    for name in sorted(n for n in vars(shredding) if not n.startswith("_")):
+    for name in sorted(shredding.__all__):
         obj = getattr(shredding, name)
-        if getattr(obj, "__module__", None) != shredding.__name__:
+        if not str(getattr(obj, "__module__", "")).startswith(shredding.__name__):
             continue
         if inspect.isclass(obj):
             parts.append(f"### `{name}`\n\n{_doc(obj)}\n")
         elif inspect.isfunction(obj):
             parts.append(f"### `{_signature(name, obj)}`\n\n{_doc(obj)}\n")
+    for module in (shredding_postgres, shredding_sqlite):
+        parts.append(f"### `PERSISTENCE_MODULE={module.__name__}`\n\n{_doc(module)}\n")
     parts.append(
         "## Input rules (`strongroom.domain.validation`)\n\n"
         + _doc(validation)

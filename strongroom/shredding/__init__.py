@@ -36,12 +36,8 @@ from strongroom.domain.errors import AggregateShreddedError
 from strongroom.domain.stream import Shredded
 from strongroom.infrastructure.mapper import ShreddingMapper
 from strongroom.services.field_encryption import FieldEncryption
-from strongroom.shredding.keys import (
-    CIPHER_TOPIC,
-    MAPPER_TOPIC,
-    StrongroomKeys,
-    close_key_stores,
-)
+from strongroom.shredding.keys import CIPHER_TOPIC, MAPPER_TOPIC, StrongroomKeys
+from strongroom.shredding.stores import close_key_stores
 
 __all__ = [
     "CIPHER_TOPIC",

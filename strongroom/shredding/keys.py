@@ -13,7 +13,6 @@ Two caches make them cheap, and neither can outlive a forget:
 
 from __future__ import annotations
 
-import atexit
 import base64
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,7 +24,6 @@ from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.utils import Environment
 
-from strongroom import bootstrap
 from strongroom.domain.errors import (
     AggregateShreddedError,
     KeyDeletedError,
@@ -35,34 +33,20 @@ from strongroom.infrastructure.crypto import Sealer, derive, new_key
 from strongroom.infrastructure.mapper import SHREDDABLE
 from strongroom.infrastructure.recorders import KeyRow, KeyStoreRecorder
 from strongroom.services.keys import KeyAPI
-from strongroom.settings import Settings
+from strongroom.shredding.stores import open_store
 
 if TYPE_CHECKING:
     from eventsourcing.domain import DomainEventProtocol
 
     from strongroom.infrastructure.keys import KeyRing
-    from strongroom.infrastructure.store import StrongroomApplication
     from strongroom.services.field_encryption import FieldEncryption
 
 MAPPER_TOPIC = "strongroom.shredding:ShreddingMapper"
 CIPHER_TOPIC = "strongroom.shredding:StrongroomKeys"
-_SETTINGS = (
-    "database_url",
-    "master_key",
-    "master_key_file",
-    "master_key_command",
-    "master_key_previous",
-    "master_key_previous_file",
-    "master_key_previous_command",
-    "home",
-)
 _CACHED_KEYS = 4096
 """Data keys kept per key source (each one checked against the store on use)."""
 _FORGOTTEN_KEPT = 65536
 """Ids of aggregates forgotten by this process that it keeps in mind."""
-
-_stores: dict[tuple[str, ...], StrongroomApplication] = {}
-_stores_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -77,41 +61,6 @@ class KeyedNotification(Notification):
     """A notification read together with its aggregate's wrapped data key."""
 
     key: KeyRow | None = None
-
-
-def open_store(
-    env: Environment | Mapping[str, str] | None, *, database_url: str | None = None
-) -> StrongroomApplication:
-    """One strongroom store per (URL, master keys) per process, shared by mappers.
-
-    ``database_url`` applies when the environment names none.
-    """
-    given: dict[str, Any] = {}
-    for field in _SETTINGS:
-        value = env.get("STRONGROOM_" + field.upper()) if env is not None else None
-        if value:
-            given[field] = value
-    if database_url is not None:
-        given.setdefault("database_url", database_url)
-    config = bootstrap.configure(settings=Settings(**given))
-    with _stores_lock:
-        store = _stores.get(config.ident)
-        if store is None:
-            store = bootstrap.open_application(config, views=False)
-            _stores[config.ident] = store
-        return store
-
-
-def close_key_stores() -> None:
-    """Close every key store this process opened (idempotent; also runs at exit)."""
-    with _stores_lock:
-        stores = list(_stores.values())
-        _stores.clear()
-    for store in stores:
-        store.close()
-
-
-atexit.register(close_key_stores)
 
 
 class StrongroomKeys:
@@ -199,6 +148,7 @@ class StrongroomKeys:
         row = stored_event.key
         aggregate_id = stored_event.originator_id
         if row is None or aggregate_id in self._forgotten:
+            self._sealers.pop(aggregate_id, None)
             return None
         known = self._opened.get(aggregate_id)
         if known is not None and known[0] == row.wrapped:

@@ -82,15 +82,11 @@ def test_readme_shredding_example_runs_when_executed(tmp_path: Path) -> None:
     section = README.read_text().split("## Crypto-shredding for your", 1)[1]
     match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
     assert match is not None, "the README has no shredding example"
-    namespace = {
-        "app_db": str(tmp_path / "app.db"),
-        "keys_db": str(tmp_path / "keys.db"),
-        "master_key": bytes(range(32)),
-    }
+    namespace = {"app_db": str(tmp_path / "app.db"), "master_key": bytes(range(32))}
 
     exec(compile(match.group(1), str(README), "exec"), namespace)
 
-    assert namespace["placeholder"].originator_id == namespace["patient"].id
+    assert namespace["placeholders"][0].originator_id == namespace["patient"].id
 
 
 def test_readme_command_lines_run_when_executed(tmp_path: Path) -> None:

@@ -66,8 +66,11 @@ def host_env(
 
 def keys_url(env: dict[str, str]) -> str:
     """Where a host environment keeps its keys."""
-    if "STRONGROOM_DATABASE_URL" in env:
-        return env["STRONGROOM_DATABASE_URL"]
+    return env.get("STRONGROOM_DATABASE_URL") or own_url(env)
+
+
+def own_url(env: dict[str, str]) -> str:
+    """The host application's own database, as a URL."""
     if "SQLITE_DBNAME" in env:
         return "sqlite:///" + env["SQLITE_DBNAME"]
     return (
