@@ -298,22 +298,8 @@ class StrongroomKeys:
 
 def keyed(event: StoredEvent, key: KeyRow | None) -> KeyedEvent | KeyedNotification:
     """``event`` with its aggregate's wrapped key attached."""
-    if isinstance(event, Notification):
-        return KeyedNotification(
-            id=event.id,
-            originator_id=event.originator_id,
-            originator_version=event.originator_version,
-            topic=event.topic,
-            state=event.state,
-            key=key,
-        )
-    return KeyedEvent(
-        originator_id=event.originator_id,
-        originator_version=event.originator_version,
-        topic=event.topic,
-        state=event.state,
-        key=key,
-    )
+    cls = KeyedNotification if isinstance(event, Notification) else KeyedEvent
+    return cls(**vars(event), key=key)
 
 
 def _events_key(material: bytes) -> Sealer:
