@@ -1,18 +1,25 @@
-"""Loopback load on `strongroom serve`: GET /by-name/{name}/value and POST /.
+"""`strongroom serve` against the bare stack it is built on, under the same load.
 
-    python bench/http_load.py --url postgresql://postgres@127.0.0.1/postgres --seconds 10
+    python bench/http_load.py [--url postgresql://postgres@127.0.0.1/postgres]
+                              [--seconds 10] [--connections 16] [--workers 1 2]
 
-Starts the server on a scratch store (a new PostgreSQL database, or SQLite without
---url), then drives it from a pool of client threads (httpx, keep-alive) and prints
-requests/s and latency percentiles. Every reveal over HTTP is audited, so each GET
-of a value also appends an event. Figures, not assertions.
+Makes a scratch PostgreSQL database, seeds 1 KB secrets into strongroom and the same
+rows into the bare app's table (``bench/bare_app.py``: FastAPI, uvicorn, a psycopg
+pool, a constant bearer token, one prepared statement per request), starts both
+with the same number of workers, and drives each route pair with the same load
+generator: wrk (2 threads) where it is installed, else a built-in client of threads.
+Prints req/s, p50 and p99 per route, and strongroom's ratio to the bare app.
+Figures, not assertions.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import json
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -20,17 +27,64 @@ import sys
 import tempfile
 import threading
 import time
-from itertools import count
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, os.path.dirname(__file__))
+from bare_app import ROW, seed
 from keys_lifecycle import scratch_store
 
 from strongroom import SecretsManager
 
 API = "/api/v1/secrets"
+SEEDED = 200
+BATCH = [f"load-{i}" for i in range(10)]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One operation, as strongroom and the bare app serve it."""
+
+    label: str
+    method: str
+    strongroom: str
+    bare: str
+    body: str | None = None  # a template with {run} {thread} {n} for creates
+
+
+ROUTES = (
+    Route("metadata GET", "GET", API + "/by-name/load-1", "/kv/load-1"),
+    Route(
+        "audited value GET", "GET", API + "/by-name/load-1/value", "/kv/load-1/value"
+    ),
+    Route(
+        "POST create",
+        "POST",
+        API,
+        "/kv",
+        '{{"name": "new-{run}-{thread}-{n}", "value": "v"}}',
+    ),
+    Route(
+        "batch of 10 values",
+        "POST",
+        API + "/batch/values",
+        "/batch/values",
+        json.dumps({"names": BATCH}).replace("{", "{{").replace("}", "}}"),
+    ),
+    Route("list page of 100", "GET", API + "?limit=100", "/kv?limit=100"),
+)
+
+
+@dataclass
+class Result:
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
 
 
 def free_port() -> int:
@@ -39,111 +93,225 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def drive(
-    base: str, token: str, seconds: float, clients: int, request: Any
-) -> tuple[int, list[float]]:
-    stop = time.perf_counter() + seconds
+@contextmanager
+def server(argv: list[str], env: dict[str, str], port: int) -> Iterator[str]:
+    """A server process, up once /healthz (or /docs) answers, stopped at exit."""
+    proc = subprocess.Popen(argv, env={**os.environ, **env})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(base + "/openapi.json", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def lua_script(route: Route, path: str, token: str, run: str, directory: Path) -> Path:
+    """A wrk script sending ``route`` (a fresh name per create)."""
+    body = "nil"
+    if route.body is not None:
+        template = route.body.format(run=run, thread="%d", n="%d")
+        body = f"string.format({json.dumps(template)}, tid, counter)"
+    script = directory / f"{abs(hash((route.label, path)))}.lua"
+    script.write_text(
+        f"""
+wrk.method = "{route.method}"
+wrk.headers["Authorization"] = "Bearer {token}"
+wrk.headers["Content-Type"] = "application/json"
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, "{path}", nil, {body})
+end
+"""
+    )
+    return script
+
+
+def run_wrk(
+    base: str, route: Route, path: str, token: str, args: argparse.Namespace, run: str
+) -> Result:
+    with tempfile.TemporaryDirectory() as tmp:
+        script = lua_script(route, path, token, run, Path(tmp))
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                f"-c{args.connections}",
+                f"-d{args.seconds}s",
+                "--latency",
+                "-s",
+                str(script),
+                base,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return Result(
+        rate,
+        _wrk_ms(out, "50%"),
+        _wrk_ms(out, "99%"),
+        int(errors.group(1)) if errors else 0,
+    )
+
+
+def _wrk_ms(out: str, which: str) -> float:
+    value, unit = re.search(rf"{which}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_threads(
+    base: str, route: Route, path: str, token: str, args: argparse.Namespace, run: str
+) -> Result:
+    """The fallback load: one keep-alive client per connection, in threads."""
+    stop = time.perf_counter() + args.seconds
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
 
-    def worker(n: int) -> None:
+    def worker(thread: int) -> None:
         mine: list[float] = []
-        with httpx.Client(
-            base_url=base, headers={"Authorization": f"Bearer {token}"}
-        ) as http:
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+        }
+        with httpx.Client(base_url=base, headers=headers) as http:
+            n = 0
             while time.perf_counter() < stop:
+                n += 1
+                body = (
+                    None
+                    if route.body is None
+                    else route.body.format(run=run, thread=thread, n=n)
+                )
                 started = time.perf_counter()
-                response = request(http, n)
+                response = http.request(route.method, path, content=body)
                 mine.append(time.perf_counter() - started)
-                if response.status_code >= 400:
+                if response.status_code >= 300:
                     errors[0] += 1
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
+    threads = [
+        threading.Thread(target=worker, args=(n,)) for n in range(args.connections)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return errors[0], latencies
-
-
-def report(label: str, seconds: float, errors: int, latencies: list[float]) -> None:
     qs = statistics.quantiles(latencies, n=100)
-    print(
-        f"{label:<34} {len(latencies) / seconds:8.0f} req/s  "
-        f"p50 {qs[49] * 1000:6.1f} ms  p99 {qs[98] * 1000:6.1f} ms  errors {errors}"
+    return Result(
+        len(latencies) / args.seconds, qs[49] * 1000, qs[98] * 1000, errors[0]
     )
+
+
+def measure(
+    base: str, route: Route, path: str, token: str, args: argparse.Namespace, run: str
+) -> Result:
+    drive = run_wrk if shutil.which("wrk") and not args.no_wrk else run_threads
+    return drive(base, route, path, token, args, run)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument(
-        "--url", default=None, help="PostgreSQL admin URL (default: SQLite)"
-    )
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--url", default=os.environ.get("STRONGROOM_TEST_POSTGRES_URL"))
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--only", help="run the routes whose label contains this")
+    parser.add_argument("--no-wrk", action="store_true", help="use the built-in client")
     args = parser.parse_args()
+    if not args.url:
+        parser.error("--url (or STRONGROOM_TEST_POSTGRES_URL) is needed: a PostgreSQL")
     key = base64.b64encode(os.urandom(32)).decode()
+    bare_token = base64.urlsafe_b64encode(os.urandom(24)).decode()
+    names = [f"load-{i}" for i in range(SEEDED)]
+    routes = [r for r in ROUTES if not args.only or args.only in r.label]
     with (
         tempfile.TemporaryDirectory() as tmp,
         scratch_store(args.url, tmp, "http") as url,
     ):
         with SecretsManager.open(url, master_key=key) as sm:
             token = sm.tokens.create(scopes=["admin"]).token
-            sm.create("load/db-password", "s3cr3t-value")
-        port = free_port()
-        env = {
-            **os.environ,
-            "STRONGROOM_DATABASE_URL": url,
-            "STRONGROOM_MASTER_KEY": key,
-        }
-        server = subprocess.Popen(
-            [
+            sm.create_many([(n, ROW) for n in names])
+        seed(url, names)
+        driver = "wrk -t2" if shutil.which("wrk") and not args.no_wrk else "threads"
+        print(
+            f"\n{driver}, {args.connections} connections, {args.seconds} s per route, "
+            f"PostgreSQL, {os.cpu_count()} cores\n"
+        )
+        print(
+            "| workers | route | bare | strongroom | ratio | p50 bare / strongroom | p99 bare / strongroom |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for workers in args.workers:
+            sr_port, bare_port = free_port(), free_port()
+            strongroom_cmd = [
                 sys.executable,
                 "-m",
                 "strongroom",
                 "serve",
                 "--port",
-                str(port),
+                str(sr_port),
                 "--no-access-log",
-            ],
-            env=env,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(200):
-                try:
-                    httpx.get(base + "/healthz", timeout=1)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            print(
-                f"backend: {'postgres' if args.url else 'sqlite'}, {args.clients} clients"
-            )
-            errors, lat = drive(
-                base,
-                token,
-                args.seconds,
-                args.clients,
-                lambda http, n: http.get(API + "/by-name/load/db-password/value"),
-            )
-            report("GET /by-name/{name}/value", args.seconds, errors, lat)
-            names = count()
-            errors, lat = drive(
-                base,
-                token,
-                args.seconds,
-                args.clients,
-                lambda http, n: http.post(
-                    API, json={"name": f"load/new-{n}-{next(names)}", "value": "v"}
-                ),
-            )
-            report("POST /", args.seconds, errors, lat)
-        finally:
-            server.terminate()
-            server.wait(30)
+                "--workers",
+                str(workers),
+            ]
+            bare_cmd = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bare_app:app",
+                "--app-dir",
+                os.path.dirname(os.path.abspath(__file__)),
+                "--port",
+                str(bare_port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+                "--workers",
+                str(workers),
+            ]
+            sr_env = {"STRONGROOM_DATABASE_URL": url, "STRONGROOM_MASTER_KEY": key}
+            bare_env = {"BARE_DATABASE_URL": url, "BARE_TOKEN": bare_token}
+            with (
+                server(strongroom_cmd, sr_env, sr_port) as sr_base,
+                server(bare_cmd, bare_env, bare_port) as bare_base,
+            ):
+                for route in routes:
+                    run = f"w{workers}"
+                    bare = measure(
+                        bare_base, route, route.bare, bare_token, args, "b" + run
+                    )
+                    ours = measure(
+                        sr_base, route, route.strongroom, token, args, "s" + run
+                    )
+                    print(
+                        f"| {workers} | {route.label} | {bare.rate:,.0f}/s | "
+                        f"{ours.rate:,.0f}/s | {ours.rate / bare.rate:.2f} | "
+                        f"{bare.p50_ms:.1f} / {ours.p50_ms:.1f} ms | "
+                        f"{bare.p99_ms:.1f} / {ours.p99_ms:.1f} ms"
+                        + (
+                            f" (errors {bare.errors}/{ours.errors})"
+                            if bare.errors or ours.errors
+                            else ""
+                        )
+                        + " |",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from strongroom.cli.base import (
     AsJson,
     _checked,
+    _exit_code,
     _fail,
     _manager,
     _run,
     app,
+    state,
 )
 from strongroom.cli.io import (
     _plain,
@@ -23,6 +27,7 @@ from strongroom.cli.io import (
     _show,
 )
 from strongroom.domain import validation as check
+from strongroom.domain.errors import StrongroomError
 from strongroom.errors import (
     EXIT_NOT_FOUND,
 )
@@ -189,48 +194,61 @@ def serve(
     port: Annotated[
         int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")
     ] = 8200,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=1, max=64, help="Server processes over the one store."
+        ),
+    ] = 1,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", help="PEM certificate chain: serve HTTPS."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="PEM private key of --tls-cert.")
+    ] = None,
+    insecure_http: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-http",
+            help="Plain HTTP on a non-loopback address (a TLS proxy is in front).",
+        ),
+    ] = False,
     access_log: Annotated[
         bool,
         typer.Option("--access-log/--no-access-log", help="JSON lines on stderr."),
     ] = True,
 ) -> None:
-    """Serve the HTTP API (Fluxbase-compatible, under /api/v1/secrets)."""
-    import logging
+    """Serve the HTTP API (Fluxbase-compatible, under /api/v1/secrets).
 
-    import uvicorn
+    SIGTERM stops accepting connections, lets requests in flight finish and
+    commit, and exits 0.
+    """
+    from strongroom.http import serving
 
-    from strongroom.http import access_log as http_log
-    from strongroom.http import create_app
-
-    if access_log:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        http_log.addHandler(handler)
-        http_log.setLevel(logging.INFO)
-        http_log.propagate = False
-
-    with _manager() as sm:
-        config = uvicorn.Config(
-            create_app(sm),
+    try:
+        serving.check_listener(
+            host, tls_cert=tls_cert, tls_key=tls_key, insecure_http=insecure_http
+        )
+    except StrongroomError as exc:
+        _fail(str(exc), _exit_code(exc))
+    serving.configure_access_log(enabled=access_log)
+    if workers > 1:
+        # Create the store (and an embedded store's master key) once, here: each
+        # worker then opens it itself, from these settings.
+        with _manager():
+            pass
+        if state.url:
+            os.environ["STRONGROOM_DATABASE_URL"] = state.url
+        os.environ[serving.ACCESS_LOG_ENV] = "1" if access_log else "0"
+        serving.run(
+            None,
             host=host,
             port=port,
-            log_level="warning",
-            access_log=False,
-            server_header=False,
+            workers=workers,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
         )
-        server = uvicorn.Server(config)
-        startup = server.startup
-
-        async def announce(sockets: Any = None) -> None:
-            await startup(sockets)
-            for listener in server.servers:
-                for sock in listener.sockets:
-                    where, bound = sock.getsockname()[:2]
-                    sys.stderr.write(
-                        f"strongroom: serving http://{where}:{bound} "
-                        f"(API under /api/v1/secrets, index at /)\n"
-                    )
-            sys.stderr.flush()
-
-        server.startup = announce  # type: ignore[method-assign]
-        server.run()
+        return
+    with _manager() as sm:
+        serving.run(sm, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key)
