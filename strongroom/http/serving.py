@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -139,7 +140,18 @@ def run(
                 _announce(announce, scheme, sock.getsockname(), 1)
 
     server.startup = started  # type: ignore[method-assign]
-    server.run()
+    # uvicorn drains, then re-raises SIGTERM under the handler it found: make that
+    # a clean exit (status 0) once the requests in flight have finished.
+    previous = signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    del signum, frame
+    raise SystemExit(0)
 
 
 def _announce(
