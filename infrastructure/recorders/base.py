@@ -115,6 +115,10 @@ class KeyStoreRecorder(Protocol):
         """An aggregate's head with its data key, in one query; None if it has none."""
         ...
 
+    def select_stream_version(self, aggregate_id: UUID) -> int | None:
+        """The last version of an aggregate's stream (None: no stream), one query."""
+        ...
+
     def write_within(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:

@@ -259,6 +259,16 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
             curs.execute(self._sql.select_head, (aggregate_id,), prepare=True)
             return _head_row(curs.fetchone())
 
+    def select_stream_version(self, aggregate_id: UUID) -> int | None:
+        """The last version of an aggregate's stream (None: no stream), one query."""
+        with (
+            self.readers.connection() as conn,
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
+            curs.execute(self._sql.select_stream_version, (aggregate_id,), prepare=True)
+            row = curs.fetchone()
+            return None if row is None else row[0]
+
     def select_heads(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, HeadRow]:
         """The heads (with data keys) of those of ``aggregate_ids`` that have one."""
         with (

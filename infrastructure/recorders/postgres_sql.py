@@ -283,6 +283,9 @@ class PostgresStatements:
         self.hold_keys = SQL("SELECT {}(%b)").format(hold).as_bytes(None)
         self.keys_table = Identifier(schema_name, KEYS_TABLE)
         self.select_head = sql(_SELECT_HEAD + "%b").as_bytes(None)
+        self.select_stream_version = sql(
+            "SELECT max(originator_version) FROM {events} WHERE originator_id = %b"
+        ).as_bytes(None)
         self.select_heads = sql(_SELECT_HEADS + "= ANY(%s)")
         # Key changes are written in one statement per kind per save, whatever their
         # number: a round trip per key made bulk imports slow.

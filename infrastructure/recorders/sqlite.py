@@ -148,6 +148,17 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
             c.execute(self._select_head, (aggregate_id.hex,))
             return _head_row(c.fetchone())
 
+    def select_stream_version(self, aggregate_id: UUID) -> int | None:
+        """The last version of an aggregate's stream (None: no stream), one query."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT max(originator_version) FROM {self.events_table_name} "
+                "WHERE originator_id = ?",
+                (aggregate_id.hex,),
+            )
+            row = c.fetchone()
+            return None if row is None else row[0]
+
     def select_heads(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, HeadRow]:
         """The heads (with data keys) of those of ``aggregate_ids`` that have one."""
         ids = json.dumps([aggregate_id.hex for aggregate_id in aggregate_ids])

@@ -22,12 +22,15 @@ from strongroom._store_errors import translate_store_errors
 from strongroom.domain import validation as check
 from strongroom.domain.errors import ValidationError
 from strongroom.domain.tokens import SCOPES, ApiToken
+from strongroom.infrastructure.recorders import KeyStoreRecorder
 from strongroom.services.base import now
 
 if TYPE_CHECKING:
     from strongroom.infrastructure.store import StrongroomApplication
 
 _PREFIX = "srt_"
+_VERIFIED_KEPT = 4096
+"""Verified tokens kept per process (each re-checked against the log on use)."""
 
 
 def _digest(secret: str) -> str:
@@ -63,7 +66,10 @@ class TokenAPI:
     """Creates, verifies, lists and revokes API tokens."""
 
     def __init__(self, app: StrongroomApplication, *, actor: str | None = None) -> None:
+        # Tokens verified lately, by id: each use checks its stream's version.
+        self._verified: dict[str, ApiToken] = {}
         self._app = app
+        self._recorder: KeyStoreRecorder = app.recorder  # type: ignore[assignment]
         self._actor = actor
 
     def __repr__(self) -> str:
@@ -113,7 +119,7 @@ class TokenAPI:
         if not isinstance(token, str) or not token.startswith(_PREFIX):
             return None
         token_id, sep, secret = token[len(_PREFIX) :].partition("_")
-        found = self._load(token_id) if sep else None
+        found = self._current(token_id, _digest(secret)) if sep else None
         if found is None:
             # Hash anyway: an unknown id takes as long as a wrong secret.
             hmac.compare_digest(_digest(secret), "0" * 64)
@@ -152,6 +158,24 @@ class TokenAPI:
             return False
         self._app.save(token)
         return True
+
+    def _current(self, token_id: str, digest: str) -> ApiToken | None:
+        """The token as it is now: from this process's copy when its stream has not
+        moved since (one small query: a revocation anywhere shows at once), else
+        replayed from the log."""
+        known = self._verified.get(token_id)
+        if (
+            known is not None
+            and hmac.compare_digest(digest, known.digest)
+            and self._recorder.select_stream_version(known.id) == known.version
+        ):
+            return known
+        found = self._load(token_id)
+        if found is not None:
+            if len(self._verified) >= _VERIFIED_KEPT:
+                self._verified.clear()
+            self._verified[token_id] = found
+        return found
 
     def _load(self, token_id: UUID | str) -> ApiToken | None:
         """The token with that id; None for anything else, never loading it.

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+import pytest
+from eventsourcing.sqlite import SQLiteCursor
 
 
 def sqlite_path(url: str) -> str:
@@ -81,3 +83,31 @@ def manager_on_application(url: str) -> Iterator[tuple[Any, Any]]:
         yield manager, app
     finally:
         manager.close()
+
+
+_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SET ")
+
+
+@contextmanager
+def counted_statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every query sent by this process while the block runs (not BEGIN/COMMIT)."""
+    sent: list[str] = []
+
+    def counting(cls: Any, name: str) -> None:
+        original = getattr(cls, name)
+
+        def wrapper(self: Any, statement: Any, *args: Any, **kwargs: Any) -> Any:
+            text = (
+                statement.decode() if isinstance(statement, bytes) else str(statement)
+            )
+            if not text.lstrip().upper().startswith(_CONTROL):
+                sent.append(text[:80])
+            return original(self, statement, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, wrapper)
+
+    for cls in (psycopg.Cursor, SQLiteCursor):
+        counting(cls, "execute")
+        counting(cls, "executemany")
+    yield sent
+    monkeypatch.undo()

@@ -8,24 +8,21 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-import psycopg
 import pytest
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
-from eventsourcing.sqlite import SQLiteCursor
 
 from strongroom import AggregateShreddedError, SecretsManager, ValidationError
 from strongroom.services.keys import KeyAPI
 from strongroom.shredding import Shredded, close_key_stores, forget, keys_of
 from tests.conftest import MASTER_KEY
 from tests.integration import hosts
-from tests.integration.raw import id_param, query
+from tests.integration.raw import counted_statements, id_param, query
 
 
 class Account(Aggregate):
@@ -72,34 +69,6 @@ def account(events: int) -> Account:
     for amount in range(events - 1):
         opened.credit(amount)
     return opened
-
-
-_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SET ")
-
-
-@contextmanager
-def counted_statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Every query sent by this process while the block runs (not BEGIN/COMMIT)."""
-    sent: list[str] = []
-
-    def counting(cls: Any, name: str) -> None:
-        original = getattr(cls, name)
-
-        def wrapper(self: Any, statement: Any, *args: Any, **kwargs: Any) -> Any:
-            text = (
-                statement.decode() if isinstance(statement, bytes) else str(statement)
-            )
-            if not text.lstrip().upper().startswith(_CONTROL):
-                sent.append(text[:80])
-            return original(self, statement, *args, **kwargs)
-
-        monkeypatch.setattr(cls, name, wrapper)
-
-    for cls in (psycopg.Cursor, SQLiteCursor):
-        counting(cls, "execute")
-        counting(cls, "executemany")
-    yield sent
-    monkeypatch.undo()
 
 
 def key_ids_issued(env: dict[str, str]) -> int:

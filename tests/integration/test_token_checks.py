@@ -1,0 +1,68 @@
+"""Token checks: a token verified before is checked with one small query, and a
+revocation or an expiry made anywhere applies to the very next check."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from strongroom import SecretsManager
+from tests.conftest import MASTER_KEY
+from tests.integration.raw import counted_statements
+
+
+def test_verify_sees_a_revocation_at_once_when_another_manager_revoked_it(
+    store_url: str,
+) -> None:
+    with (
+        SecretsManager.open(store_url, master_key=MASTER_KEY) as server,
+        SecretsManager.open(store_url, master_key=MASTER_KEY) as admin,
+    ):
+        issued = admin.tokens.create(scopes=["secrets:read"])
+        assert server.tokens.verify(issued.token) is not None  # now cached there
+
+        assert admin.tokens.revoke(issued.info.id) is True
+
+        assert server.tokens.verify(issued.token) is None
+
+
+def test_verify_refuses_a_cached_token_when_it_expired_since(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with SecretsManager.open(store_url, master_key=MASTER_KEY) as sm:
+        issued = sm.tokens.create(
+            scopes=["secrets:read"], expires_at=datetime.now(UTC) + timedelta(hours=1)
+        )
+        assert sm.tokens.verify(issued.token) is not None
+        later = datetime.now(UTC) + timedelta(hours=2)
+        monkeypatch.setattr("strongroom.services.tokens.now", lambda: later)
+
+        assert sm.tokens.verify(issued.token) is None
+
+
+def test_verify_of_a_known_token_reads_one_small_query_when_its_stream_is_unchanged(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with SecretsManager.open(store_url, master_key=MASTER_KEY) as sm:
+        issued = sm.tokens.create(scopes=["secrets:read"])
+        sm.tokens.verify(issued.token)
+
+        with counted_statements(monkeypatch) as sent:
+            assert sm.tokens.verify(issued.token) is not None
+
+    assert len(sent) == 1, sent
+    assert "max(originator_version)" in sent[0]
+
+
+def test_verify_refuses_a_wrong_secret_when_the_token_id_is_cached(
+    store_url: str,
+) -> None:
+    with SecretsManager.open(store_url, master_key=MASTER_KEY) as sm:
+        issued = sm.tokens.create(scopes=["secrets:read"])
+        assert sm.tokens.verify(issued.token) is not None
+        forged = issued.token[:-4] + (
+            "AAAA" if not issued.token.endswith("AAAA") else "BBBB"
+        )
+
+        assert sm.tokens.verify(forged) is None
