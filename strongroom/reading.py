@@ -104,6 +104,32 @@ class ReadingFace:
         """Reveal several secrets; each name maps to its value or to its error."""
         return self._reads.reveal_many(names, namespace=namespace)
 
+    def reveal_many_with_versions(
+        self,
+        names: Iterable[str],
+        *,
+        namespace: str | None = None,
+        app: str | None = None,
+        env: str | None = None,
+        actor: str | None = None,
+        audit: bool | None = None,
+        caller: Caller | None = None,
+    ) -> dict[str, tuple[Value, int] | StrongroomError]:
+        """Reveal several secrets: each name maps to (value, version) or its error.
+
+        Audited, the reveals are recorded in one transaction, before any value is
+        returned.
+        """
+        return self._reads.reveal_many_with_versions(
+            names,
+            namespace=namespace,
+            app=app,
+            env=env,
+            actor=actor,
+            audit=audit,
+            caller=caller,
+        )
+
     def versions(
         self, name: str, *, namespace: str | None = None
     ) -> list[SecretVersion]:

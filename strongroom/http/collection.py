@@ -11,9 +11,9 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from strongroom import Action
+from strongroom import Action, Page
 from strongroom.domain.errors import StrongroomError, ValidationError
-from strongroom.http.auth import Manager, Read, Reveal, Write
+from strongroom.http.auth import Manager, Read, ReadLater, RevealLater, WriteLater
 from strongroom.http.errors import answer_for
 from strongroom.http.middleware import PREFIX
 from strongroom.http.params import (
@@ -32,7 +32,14 @@ from strongroom.http.schemas import (
     SecretSummaryOut,
     StatsOut,
 )
-from strongroom.http.views import all_secrets, audit_out, secret_out, summary_out
+from strongroom.http.views import (
+    all_secrets,
+    answer,
+    answer_list,
+    audit_out,
+    secret_out,
+    summary_out,
+)
 
 router = APIRouter()
 IdempotencyKey = Annotated[
@@ -46,37 +53,44 @@ IdempotencyKey = Annotated[
     PREFIX + "/", response_model=list[SecretSummaryOut], include_in_schema=False, **OUT
 )
 async def list_secrets(
-    token: Read,
+    given: ReadLater,
     sm: Manager,
     request: Request,
-    response: Response,
     scope: Annotated[Literal["global", "namespace"] | None, Query()] = None,
     namespace: NamespaceQuery = None,
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
-) -> list[SecretSummaryOut]:
+) -> Response:
     """Live secrets' metadata (global first, then by namespace and name).
 
     Without ``limit``, every one (Fluxbase's contract); with it, one page, and
     a ``Link: <...>; rel="next"`` header while more remain.
     """
-    if token.namespace is not None:
-        if scope == "global" or namespace not in {None, token.namespace}:
-            return []
-        scope, namespace = "namespace", token.namespace
-    if limit is None:
-        items = await run_in_threadpool(
-            lambda: list(all_secrets(sm, scope, namespace, cursor))
+
+    def run() -> list[SecretSummaryOut] | Page:
+        token = given.verify(sm)
+        wanted_scope, wanted_ns = scope, namespace
+        if token.namespace is not None:
+            if scope == "global" or namespace not in {None, token.namespace}:
+                return []
+            wanted_scope, wanted_ns = "namespace", token.namespace
+        if limit is None:
+            found = all_secrets(sm, wanted_scope, wanted_ns, cursor)
+            return [summary_out(secret) for secret in found]
+        return sm.list(
+            scope=wanted_scope, namespace=wanted_ns, limit=limit, cursor=cursor
         )
-        return [summary_out(secret) for secret in items]
-    page = await run_in_threadpool(
-        lambda: sm.list(scope=scope, namespace=namespace, limit=limit, cursor=cursor)
-    )
+
+    page = await run_in_threadpool(run)
+    if isinstance(page, list):
+        return answer_list(page)
     if page.next_cursor is not None:
         query = {k: v for k, v in request.query_params.items() if k != "cursor"}
         link = f"{PREFIX}?{urlencode({**query, 'cursor': page.next_cursor})}"
+        response = answer_list([summary_out(secret) for secret in page.items])
         response.headers["Link"] = f'<{link}>; rel="next"'
-    return [summary_out(secret) for secret in page.items]
+        return response
+    return answer_list([summary_out(secret) for secret in page.items])
 
 
 @router.get(PREFIX + "/stats", response_model=StatsOut, responses=ERRORS)
@@ -102,8 +116,11 @@ async def stats(token: Read, sm: Manager) -> StatsOut:
     **OUT,
 )
 async def create(
-    token: Write, sm: Manager, body: CreateIn, idempotency_key: IdempotencyKey = None
-) -> SecretOut:
+    given_token: WriteLater,
+    sm: Manager,
+    body: CreateIn,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     """Create a secret (409 if the name is taken, even by a deleted one).
 
     ``scope`` is Fluxbase's ``global``/``namespace``, or Ductape's list of
@@ -123,18 +140,21 @@ async def create(
     if scope == "namespace" and not body.namespace:
         msg = "namespace is required when scope is 'namespace'"
         raise ValidationError(msg)
-    namespace = token.namespace_for(body.namespace if scope == "namespace" else None)
-    secret = await run_in_threadpool(
-        lambda: sm.create(
+    wanted = body.namespace if scope == "namespace" else None
+
+    def run() -> Response:
+        token = given_token.verify(sm)
+        secret = sm.create(
             body.name,
             body.value,
-            namespace=namespace,
+            namespace=token.namespace_for(wanted),
             actor=token.actor,
             request_id=idempotency_key,
             **given,
         )
-    )
-    return secret_out(secret)
+        return answer(secret_out(secret), 201)
+
+    return await run_in_threadpool(run)
 
 
 @router.get(
@@ -181,30 +201,30 @@ async def audit(
 
 
 @router.post(PREFIX + "/batch/values", response_model=BatchOut, **OUT)
-async def batch_values(token: Reveal, sm: Manager, body: BatchIn) -> BatchOut:
+async def batch_values(given: RevealLater, sm: Manager, body: BatchIn) -> Response:
     """Reveal several values; each name gets its value or its error (audited).
 
-    ``app`` and ``env`` name the caller, as for ``/value``.
+    ``app`` and ``env`` name the caller, as for ``/value``. The reveals are
+    recorded in one transaction.
     """
-    namespace = token.namespace_for(body.namespace)
-    caller = token.caller(body.app, body.env)
 
-    def reveal_all() -> BatchOut:
+    def reveal_all() -> Response:
+        token = given.verify(sm)
+        found = sm.reveal_many_with_versions(
+            body.names,
+            namespace=token.namespace_for(body.namespace),
+            caller=token.caller(body.app, body.env),
+            actor=token.actor,
+            audit=True,
+        )
         results = []
-        for name in body.names:
-            try:
-                found, version = sm.reveal_with_version(
-                    name,
-                    namespace=namespace,
-                    caller=caller,
-                    actor=token.actor,
-                    audit=True,
-                )
-                results.append(BatchItemOut(name=name, version=version, value=found))
-            except StrongroomError as exc:
-                _, error, code = answer_for(exc)
+        for name, result in found.items():
+            if isinstance(result, StrongroomError):
+                _, error, code = answer_for(result)
                 results.append(BatchItemOut(name=name, error=error, code=code))
-        return BatchOut(results=results)
+            else:
+                value, version = result
+                results.append(BatchItemOut(name=name, version=version, value=value))
+        return answer(BatchOut(results=results))
 
-    answer: BatchOut = await run_in_threadpool(reveal_all)
-    return answer
+    return await run_in_threadpool(reveal_all)

@@ -4,6 +4,7 @@ unknown query parameters."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -83,7 +84,7 @@ class AccessLog:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Pass the request on, noting its status and duration."""
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not access_log.isEnabledFor(logging.INFO):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()

@@ -8,18 +8,18 @@ an address, given how that address resolves to a name and a namespace.
 # address), so this module does not postpone them.
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from strongroom import Secret, SecretsManager
 from strongroom.domain import validation as check
 from strongroom.domain.errors import ValidationError, VersionConflictError
 from strongroom.domain.tokens import ApiToken
-from strongroom.http.auth import Manager, Read, Reveal, Write
+from strongroom.http.auth import Manager, Read, ReadLater, RevealLater, Write
 from strongroom.http.errors import ApiError
 from strongroom.http.middleware import PREFIX, name_of, shallow_enough
 from strongroom.http.params import (
@@ -41,6 +41,7 @@ from strongroom.http.schemas import (
     ValueOut,
 )
 from strongroom.http.views import (
+    answer,
     audit_out,
     delete,
     get_live,
@@ -50,11 +51,11 @@ from strongroom.http.views import (
 )
 
 Address = tuple[str, str | None]
-Resolve = Callable[[SecretsManager, ApiToken, Any, Any], Awaitable[Address]]
+Resolve = Callable[[SecretsManager, ApiToken, Any, Any], Address]
 router = APIRouter()
 
 
-async def by_name(
+def by_name(
     sm: SecretsManager, token: ApiToken, name: str, namespace: str | None
 ) -> Address:
     """The secret a by-name route names, once the token may act there."""
@@ -62,11 +63,9 @@ async def by_name(
     return name_of(name), token.namespace_for(namespace)
 
 
-async def by_id(
-    sm: SecretsManager, token: ApiToken, secret_id: UUID, _: None
-) -> Address:
+def by_id(sm: SecretsManager, token: ApiToken, secret_id: UUID, _: None) -> Address:
     """The address of a live secret by id (404 outside the token's namespace)."""
-    secret = await run_in_threadpool(sm.get_by_id, secret_id)
+    secret = sm.get_by_id(secret_id)
     if token.namespace is not None and secret.namespace != token.namespace:
         # Do not tell a bound token what exists elsewhere.
         raise ApiError(404, f"secret {secret_id} not found", "not_found")
@@ -80,6 +79,13 @@ def secret_routes(base: str, Key: Any, Ns: Any, resolve: Resolve, suffix: str) -
     parameter by name, none by id).
     """
 
+    async def resolve_async(
+        sm: SecretsManager, token: ApiToken, key: Any, namespace: Any
+    ) -> Address:
+        if resolve is by_name:  # no database: no need for the threadpool
+            return resolve(sm, token, key, namespace)
+        return await run_in_threadpool(resolve, sm, token, key, namespace)
+
     @router.get(
         base + "/versions",
         response_model=list[SecretVersionOut],
@@ -90,7 +96,7 @@ def secret_routes(base: str, Key: Any, Ns: Any, resolve: Resolve, suffix: str) -
         token: Read, sm: Manager, key: Key, namespace: Ns = None
     ) -> list[SecretVersionOut]:
         """Value versions, newest first."""
-        name, ns = await resolve(sm, token, key, namespace)
+        name, ns = await resolve_async(sm, token, key, namespace)
         secret = await run_in_threadpool(get_live, sm, name, ns)
         found = await run_in_threadpool(sm.versions, name, namespace=ns)
         return [version_out(secret.id, v) for v in found]
@@ -105,7 +111,7 @@ def secret_routes(base: str, Key: Any, Ns: Any, resolve: Resolve, suffix: str) -
         token: Write, sm: Manager, key: Key, version: VersionParam, namespace: Ns = None
     ) -> SecretOut:
         """A new version carrying an old version's value."""
-        name, ns = await resolve(sm, token, key, namespace)
+        name, ns = await resolve_async(sm, token, key, namespace)
         return secret_out(
             await run_in_threadpool(
                 lambda: sm.rollback(name, version, namespace=ns, actor=token.actor)
@@ -114,39 +120,43 @@ def secret_routes(base: str, Key: Any, Ns: Any, resolve: Resolve, suffix: str) -
 
     @router.get(base + "/value", response_model=ValueOut, name="value" + suffix, **OUT)
     async def value(
-        token: Reveal,
+        given: RevealLater,
         sm: Manager,
         key: Key,
         namespace: Ns = None,
         version: VersionQuery = None,
         app_name: AppQuery = None,
         env: LabelQuery = None,
-    ) -> ValueOut:
+    ) -> Response:
         """The value (current, or ``version``): needs ``secrets:reveal``.
 
         A secret restricted to apps or envs needs ``app`` and ``env`` naming
         allowed ones (a token bound to an app and env names them itself).
         Every reveal is recorded: who, which version, when.
         """
-        name, ns = await resolve(sm, token, key, namespace)
-        caller = token.caller(app_name, env)
-        found, revealed = await run_in_threadpool(
-            lambda: sm.reveal_with_version(
+
+        def run() -> Response:
+            token = given.verify(sm)
+            name, ns = resolve(sm, token, key, namespace)
+            found, revealed = sm.reveal_with_version(
                 name,
                 namespace=ns,
                 version=version,
-                caller=caller,
+                caller=token.caller(app_name, env),
                 actor=token.actor,
                 audit=True,
             )
-        )
-        return ValueOut(name=name, namespace=ns, version=revealed, value=found)
+            return answer(
+                ValueOut(name=name, namespace=ns, version=revealed, value=found)
+            )
+
+        return await run_in_threadpool(run)
 
     def toggle_route(verb: str, doc: str) -> None:
         async def toggle(
             token: Write, sm: Manager, key: Key, namespace: Ns = None
         ) -> SecretOut:
-            name, ns = await resolve(sm, token, key, namespace)
+            name, ns = await resolve_async(sm, token, key, namespace)
 
             def run() -> Secret:
                 getattr(sm, verb)(name, namespace=ns, actor=token.actor)
@@ -169,24 +179,28 @@ def secret_routes(base: str, Key: Any, Ns: Any, resolve: Resolve, suffix: str) -
         token: Read, sm: Manager, key: Key, namespace: Ns = None
     ) -> list[AuditOut]:
         """Every recorded action on the secret, from the event log."""
-        name, ns = await resolve(sm, token, key, namespace)
+        name, ns = await resolve_async(sm, token, key, namespace)
         entries = await run_in_threadpool(sm.history, name, namespace=ns)
         return [audit_out(entry) for entry in entries]
 
     @router.get(base, response_model=SecretOut, name="get" + suffix, **OUT)
     async def get(
-        token: Read, sm: Manager, key: Key, namespace: Ns = None
-    ) -> SecretOut:
+        given: ReadLater, sm: Manager, key: Key, namespace: Ns = None
+    ) -> Response:
         """A secret's metadata."""
-        name, ns = await resolve(sm, token, key, namespace)
-        return secret_out(await run_in_threadpool(get_live, sm, name, ns))
+
+        def run() -> Response:
+            token = given.verify(sm)
+            return answer(secret_out(get_live(sm, *resolve(sm, token, key, namespace))))
+
+        return await run_in_threadpool(run)
 
     @router.put(base, response_model=SecretOut, name="update" + suffix, **OUT)
     async def put(
         token: Write, sm: Manager, key: Key, body: UpdateIn, namespace: Ns = None
     ) -> SecretOut:
         """Change the value and/or metadata (a new value is a new version)."""
-        name, ns = await resolve(sm, token, key, namespace)
+        name, ns = await resolve_async(sm, token, key, namespace)
         return secret_out(await run_in_threadpool(update, sm, name, ns, body, token))
 
     @router.delete(
@@ -196,7 +210,7 @@ def secret_routes(base: str, Key: Any, Ns: Any, resolve: Resolve, suffix: str) -
         token: Write, sm: Manager, key: Key, namespace: Ns = None
     ) -> MessageOut:
         """Crypto-shred the secret; its name stays reserved."""
-        name, ns = await resolve(sm, token, key, namespace)
+        name, ns = await resolve_async(sm, token, key, namespace)
         await run_in_threadpool(delete, sm, name, ns, token)
         return MessageOut(message="Secret deleted successfully")
 
@@ -234,7 +248,7 @@ async def patch_by_name(
 
     ``If-Match: <version>`` makes it conditional: 412 if the secret moved on.
     """
-    name, namespace = await by_name(sm, token, name, namespace)
+    name, namespace = by_name(sm, token, name, namespace)
     raw = await request.body()
     if not shallow_enough(raw):
         msg = f"the merge patch is nested deeper than {check.MAX_JSON_DEPTH} levels"

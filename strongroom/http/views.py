@@ -11,6 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
+from fastapi import Response
+from pydantic import BaseModel, TypeAdapter
+
 from strongroom import Secret, SecretsManager, SecretVersion
 from strongroom.domain.errors import (
     SecretDeletedError,
@@ -27,6 +30,22 @@ from strongroom.http.schemas import (
 )
 
 _VERSION_IDS = uuid.UUID("6f1d3c0e-5a7b-4c1e-9d2f-7b8a9c0d1e2f")
+
+
+def answer(body: BaseModel, status: int = 200) -> Response:
+    """``body`` as the response, serialized once: a route's declared response model
+    already made it, so FastAPI's second validation of it is skipped."""
+    content = body.model_dump_json(exclude_none=True)  # as OUT's routes declare
+    return Response(content, status, media_type="application/json")
+
+
+_SUMMARIES = TypeAdapter(list[SecretSummaryOut])
+
+
+def answer_list(items: list[SecretSummaryOut]) -> Response:
+    """A JSON array of summaries as the response, serialized once."""
+    body = _SUMMARIES.dump_json(items, exclude_none=True)
+    return Response(body, media_type="application/json")
 
 
 def secret_out(secret: Secret) -> SecretOut:

@@ -4,22 +4,17 @@ stats, history, audit and the past (as-of)."""
 from __future__ import annotations
 
 import builtins
-import copy
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
 from strongroom.domain import validation as check
-from strongroom.domain.access import Caller, check_reveal
 from strongroom.domain.errors import (
     SecretDeletedError,
     SecretNotFoundError,
-    StrongroomError,
-    ValidationError,
     describe,
 )
-from strongroom.domain.reads import Reveal
 from strongroom.domain.results import (
     Action,
     AuditEntry,
@@ -37,8 +32,6 @@ from strongroom.domain.stream import (
     replay,
     value_version_of,
 )
-from strongroom.domain.validation import Value
-from strongroom.infrastructure.crypto import new_id
 from strongroom.infrastructure.repository import live
 from strongroom.projections.secrets import (
     ACTIONS,
@@ -50,17 +43,14 @@ from strongroom.projections.secrets import (
     encode_cursor,
     iter_audit,
 )
-from strongroom.services.base import (
-    MAX_PAGE,
-    Service,
-    now,
-)
+from strongroom.services.base import MAX_PAGE, now
+from strongroom.services.reveals import Reveals
 
 T = TypeVar("T")
 
 
-class Reads(Service):
-    """Reads secrets and the projections."""
+class Reads(Reveals):
+    """Reads secrets (reveals included) and the projections."""
 
     def get(
         self, name: str, *, namespace: str | None = None, include_deleted: bool = False
@@ -94,110 +84,6 @@ class Reads(Service):
         namespace = check.check_namespace(namespace)
         with self._repo.operation():
             return isinstance(self._repo.lookup(name, namespace), SecretAggregate)
-
-    def reveal(
-        self,
-        name: str,
-        *,
-        namespace: str | None = None,
-        version: int | None = None,
-        app: str | None = None,
-        env: str | None = None,
-        actor: str | None = None,
-        audit: bool | None = None,
-    ) -> Value:
-        """The secret's current value, or that of an older ``version``.
-
-        With ``audit`` (default: the manager's ``audit_reads``) the reveal is
-        recorded in the event log - who, which version, when; never the value.
-        """
-        value, _ = self.reveal_with_version(
-            name,
-            namespace=namespace,
-            version=version,
-            app=app,
-            env=env,
-            actor=actor,
-            audit=audit,
-        )
-        return value
-
-    def reveal_with_version(
-        self,
-        name: str,
-        *,
-        namespace: str | None = None,
-        version: int | None = None,
-        app: str | None = None,
-        env: str | None = None,
-        actor: str | None = None,
-        audit: bool | None = None,
-        caller: Caller | None = None,
-    ) -> tuple[Value, int]:
-        """Like ``reveal``, with the value version that was revealed.
-
-        ``caller`` replaces ``app`` and ``env`` for adapters that know who asks
-        (a bound token): such a caller must name an allowed app and env.
-        """
-        if caller is None:
-            caller = Caller(app=app, env=env, strict=self._store.strict_access)
-        elif (app, env) != (None, None):
-            msg = "give app and env, or a caller, not both"
-            raise ValidationError(msg)
-        name = check.check_name(name)
-        namespace = check.check_namespace(namespace)
-        if version is not None:
-            version = check.check_version(version)
-        with self._repo.operation():
-            found = self._repo.lookup(name, namespace)
-            if isinstance(found, Tombstone):
-                msg = f"secret {describe(name, namespace)} was deleted"
-                raise SecretDeletedError(msg)
-            if found is None:
-                raise SecretNotFoundError(
-                    f"secret {describe(name, namespace)} not found"
-                )
-            where = describe(name, namespace)
-            check_reveal(
-                name=name,
-                namespace=namespace,
-                status=found.status,
-                expired=found.is_expired(now()),
-                allowed_apps=found.allowed_apps,
-                envs=found.envs,
-                caller=caller,
-            )
-            if version is None or version == found.value_version:
-                assert found.value is not None
-                version = found.value_version
-                value = copy.deepcopy(found.value)
-            else:
-                history = self._repo.load(found.id, full=True)
-                if not isinstance(history, SecretAggregate):
-                    raise SecretDeletedError(f"secret {where} was deleted")
-                value = self._repo.value_at(history, version)
-        if self._store.audit_reads if audit is None else audit:
-            record = Reveal.record(
-                record_id=new_id(),
-                secret_id=found.id,
-                version=version,
-                actor=self._who(actor),
-                at=now(),
-            )
-            self._repo.save(record)
-        return value, version
-
-    def reveal_many(
-        self, names: Iterable[str], *, namespace: str | None = None
-    ) -> dict[str, Value | StrongroomError]:
-        """Reveal several secrets; each name maps to its value or to its error."""
-        results: dict[str, Value | StrongroomError] = {}
-        for name in check.check_names(names):
-            try:
-                results[name] = self.reveal(name, namespace=namespace)
-            except StrongroomError as exc:
-                results[name] = exc
-        return results
 
     def versions(
         self, name: str, *, namespace: str | None = None

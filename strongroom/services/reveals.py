@@ -1,0 +1,175 @@
+"""Revealing values under the reveal policy: one secret, or several at once with
+their audit records in one transaction; a reveal never answers before its record
+is saved."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from uuid import UUID
+
+from strongroom.domain import validation as check
+from strongroom.domain.access import Caller, check_reveal
+from strongroom.domain.errors import (
+    SecretDeletedError,
+    SecretNotFoundError,
+    StrongroomError,
+    ValidationError,
+    describe,
+)
+from strongroom.domain.reads import Reveal
+from strongroom.domain.secret import SecretAggregate
+from strongroom.domain.stream import Tombstone
+from strongroom.domain.validation import Value
+from strongroom.infrastructure.crypto import new_id
+from strongroom.services.base import Service, now
+
+
+class Reveals(Service):
+    """Reveals values, each checked against the reveal policy (``domain.access``)."""
+
+    def reveal(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        version: int | None = None,
+        app: str | None = None,
+        env: str | None = None,
+        actor: str | None = None,
+        audit: bool | None = None,
+    ) -> Value:
+        """The secret's current value, or that of an older ``version``.
+
+        With ``audit`` (default: the manager's ``audit_reads``) the reveal is
+        recorded in the event log - who, which version, when; never the value.
+        """
+        value, _ = self.reveal_with_version(
+            name,
+            namespace=namespace,
+            version=version,
+            app=app,
+            env=env,
+            actor=actor,
+            audit=audit,
+        )
+        return value
+
+    def reveal_with_version(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        version: int | None = None,
+        app: str | None = None,
+        env: str | None = None,
+        actor: str | None = None,
+        audit: bool | None = None,
+        caller: Caller | None = None,
+    ) -> tuple[Value, int]:
+        """Like ``reveal``, with the value version that was revealed.
+
+        ``caller`` replaces ``app`` and ``env`` for adapters that know who asks
+        (a bound token): such a caller must name an allowed app and env.
+        """
+        caller = self._caller(caller, app, env)
+        value, version, secret_id = self._open(name, namespace, version, caller)
+        if self._store.audit_reads if audit is None else audit:
+            self._repo.save(self._revealed(secret_id, version, actor))
+        return value, version
+
+    def reveal_many_with_versions(
+        self,
+        names: Iterable[str],
+        *,
+        namespace: str | None = None,
+        app: str | None = None,
+        env: str | None = None,
+        actor: str | None = None,
+        audit: bool | None = None,
+        caller: Caller | None = None,
+    ) -> dict[str, tuple[Value, int] | StrongroomError]:
+        """Reveal several secrets: each name maps to (value, version) or its error.
+
+        Audited, the reveals are recorded in one transaction, before any value is
+        returned.
+        """
+        caller = self._caller(caller, app, env)
+        namespace = check.check_namespace(namespace)
+        results: dict[str, tuple[Value, int] | StrongroomError] = {}
+        records = []
+        for name in check.check_names(names):
+            try:
+                value, version, secret_id = self._open(name, namespace, None, caller)
+            except StrongroomError as exc:
+                results[name] = exc
+                continue
+            results[name] = (value, version)
+            records.append(self._revealed(secret_id, version, actor))
+        if records and (self._store.audit_reads if audit is None else audit):
+            self._repo.save(*records)
+        return results
+
+    def reveal_many(
+        self, names: Iterable[str], *, namespace: str | None = None
+    ) -> dict[str, Value | StrongroomError]:
+        """Reveal several secrets; each name maps to its value or to its error."""
+        found = self.reveal_many_with_versions(names, namespace=namespace)
+        return {
+            name: result if isinstance(result, StrongroomError) else result[0]
+            for name, result in found.items()
+        }
+
+    def _caller(
+        self, caller: Caller | None, app: str | None, env: str | None
+    ) -> Caller:
+        if caller is None:
+            return Caller(app=app, env=env, strict=self._store.strict_access)
+        if (app, env) != (None, None):
+            msg = "give app and env, or a caller, not both"
+            raise ValidationError(msg)
+        return caller
+
+    def _open(
+        self, name: str, namespace: str | None, version: int | None, caller: Caller
+    ) -> tuple[Value, int, UUID]:
+        """A value the caller may see: (value, its version, the secret's id)."""
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        if version is not None:
+            version = check.check_version(version)
+        with self._repo.operation():
+            found = self._repo.lookup(name, namespace)
+            if isinstance(found, Tombstone):
+                msg = f"secret {describe(name, namespace)} was deleted"
+                raise SecretDeletedError(msg)
+            if found is None:
+                raise SecretNotFoundError(
+                    f"secret {describe(name, namespace)} not found"
+                )
+            check_reveal(
+                name=name,
+                namespace=namespace,
+                status=found.status,
+                expired=found.is_expired(now()),
+                allowed_apps=found.allowed_apps,
+                envs=found.envs,
+                caller=caller,
+            )
+            if version is None or version == found.value_version:
+                assert found.value is not None
+                return copy.deepcopy(found.value), found.value_version, found.id
+            history = self._repo.load(found.id, full=True)
+            if not isinstance(history, SecretAggregate):
+                where = describe(name, namespace)
+                raise SecretDeletedError(f"secret {where} was deleted")
+            return self._repo.value_at(history, version), version, found.id
+
+    def _revealed(self, secret_id: UUID, version: int, actor: str | None) -> Reveal:
+        return Reveal.record(
+            record_id=new_id(),
+            secret_id=secret_id,
+            version=version,
+            actor=self._who(actor),
+            at=now(),
+        )
