@@ -1,12 +1,14 @@
 """The anchor of the HTTP benchmark: FastAPI, uvicorn and a psycopg pool, nothing else.
 
     BARE_DATABASE_URL=postgresql://... BARE_TOKEN=... \\
-        uvicorn bare_app:app --app-dir bench --port 8300 [--workers N]
+        python bench/bare_app.py --port 8300 [--workers N]
 
 What a team would write by hand to serve secrets from PostgreSQL with no event log,
 no encryption and no audit: each handler compares the bearer token with a constant
 and runs one prepared statement through a pool, the way strongroom's handlers run
-in FastAPI's threadpool. Rows are 1 KB. ``seed(url, names)`` makes its table.
+in FastAPI's threadpool. Rows are 1 KB. ``seed(url, names)`` makes its table. It
+runs under the same uvicorn set-up as ``strongroom serve`` (the same HTTP protocol
+class, with TCP_NODELAY on every connection, and the same worker supervisor).
 """
 
 from __future__ import annotations
@@ -138,3 +140,34 @@ def page(
     _check(authorization)
     with pool.connection() as conn:
         return [dict(r) for r in conn.execute(_PAGE, (after, limit), prepare=True)]
+
+
+def main() -> None:
+    """Serve the bare app the way ``strongroom serve`` serves strongroom."""
+    import argparse
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from strongroom.http.serving import NoDelayH11Protocol
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    options: dict[str, Any] = {
+        "port": args.port,
+        "log_level": "warning",
+        "access_log": False,
+        "server_header": False,
+        "http": NoDelayH11Protocol,
+    }
+    if args.workers == 1:
+        uvicorn.Server(uvicorn.Config(app, **options)).run()
+        return
+    config = uvicorn.Config("bare_app:app", workers=args.workers, **options)
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
+
+
+if __name__ == "__main__":
+    main()

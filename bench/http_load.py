@@ -254,7 +254,8 @@ def main() -> None:
             f"PostgreSQL, {os.cpu_count()} cores\n"
         )
         print(
-            "| workers | route | bare | strongroom | ratio | p50 bare / strongroom | p99 bare / strongroom |"
+            "| workers | route | bare | strongroom | ratio "
+            "| p50 bare / strongroom | p99 bare / strongroom |"
         )
         print("|---|---|---|---|---|---|---|")
         for workers in args.workers:
@@ -272,16 +273,9 @@ def main() -> None:
             ]
             bare_cmd = [
                 sys.executable,
-                "-m",
-                "uvicorn",
-                "bare_app:app",
-                "--app-dir",
-                os.path.dirname(os.path.abspath(__file__)),
+                os.path.join(os.path.dirname(os.path.abspath(__file__)), "bare_app.py"),
                 "--port",
                 str(bare_port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
                 "--workers",
                 str(workers),
             ]
