@@ -116,8 +116,10 @@ def create_app(sm: SecretsManager) -> FastAPI:
             return error_response(503, "the database is unreachable", "unavailable")
         return HealthOut(status="ready")
 
-    # The collection's fixed paths (/stats, /audit, /batch) before /{id}.
+    # Routes are matched in order: by name first (the most requested), the
+    # collection's fixed paths (/stats, /audit, /batch) before /{id}.
+    app.include_router(secret.router)
     app.include_router(collection.router)
     app.include_router(keys.router)
-    app.include_router(secret.router)
+    app.include_router(secret.by_id_router)
     return app

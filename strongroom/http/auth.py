@@ -82,7 +82,13 @@ def bearer(
     return check_token
 
 
-Manager = Annotated[SecretsManager, Depends(manager_of)]
+async def _served(request: Request) -> SecretsManager:
+    # A coroutine: FastAPI would run a plain function in its threadpool, one more
+    # hop per request for a dictionary lookup.
+    return manager_of(request)
+
+
+Manager = Annotated[SecretsManager, Depends(_served)]
 Read = Annotated[ApiToken, Depends(bearer("secrets:read"))]
 Write = Annotated[ApiToken, Depends(bearer("secrets:write"))]
 Reveal = Annotated[ApiToken, Depends(bearer("secrets:reveal"))]

@@ -53,6 +53,9 @@ from strongroom.http.views import (
 Address = tuple[str, str | None]
 Resolve = Callable[[SecretsManager, ApiToken, Any, Any], Address]
 router = APIRouter()
+"""Routes by name: matched first (most requests name a secret by name)."""
+by_id_router = APIRouter()
+"""Routes by id: matched last (``/{id}`` would take ``/stats``, ``/audit``)."""
 
 
 def by_name(
@@ -72,7 +75,9 @@ def by_id(sm: SecretsManager, token: ApiToken, secret_id: UUID, _: None) -> Addr
     return secret.name, secret.namespace
 
 
-def secret_routes(base: str, Key: Any, Ns: Any, resolve: Resolve, suffix: str) -> None:
+def secret_routes(
+    router: APIRouter, base: str, Key: Any, Ns: Any, resolve: Resolve, suffix: str
+) -> None:
     """Register the routes on one secret at ``base``.
 
     ``Key`` is the path parameter's type, ``Ns`` the namespace's (a query
@@ -282,9 +287,17 @@ async def patch_by_name(
 
 # By name before by id: ``/by-name/*``, ``/stats`` and ``/audit`` are not ids.
 secret_routes(
-    PREFIX + "/by-name/{name}", NameParam, NamespaceQuery, by_name, "_by_name"
+    router, PREFIX + "/by-name/{name}", NameParam, NamespaceQuery, by_name, "_by_name"
 )
 IdParam = Annotated[UUID, Path(alias="secret_id", description="The secret's id.")]
+
+
 # An id names one secret: there is no namespace parameter to give.
-NoNamespace = Annotated[None, Depends(lambda: None)]
-secret_routes(PREFIX + "/{secret_id}", IdParam, NoNamespace, by_id, "_by_id")
+async def _no_namespace() -> None:
+    return None
+
+
+NoNamespace = Annotated[None, Depends(_no_namespace)]
+secret_routes(
+    by_id_router, PREFIX + "/{secret_id}", IdParam, NoNamespace, by_id, "_by_id"
+)
