@@ -231,6 +231,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--reps", type=int, default=3, help="interleaved runs per route"
+    )
     parser.add_argument("--only", help="run the routes whose label contains this")
     parser.add_argument("--no-wrk", action="store_true", help="use the built-in client")
     args = parser.parse_args()
@@ -286,26 +289,44 @@ def main() -> None:
                 server(bare_cmd, bare_env, bare_port) as bare_base,
             ):
                 for route in routes:
-                    run = f"w{workers}"
-                    bare = measure(
-                        bare_base, route, route.bare, bare_token, args, "b" + run
-                    )
-                    ours = measure(
-                        sr_base, route, route.strongroom, token, args, "s" + run
-                    )
-                    print(
-                        f"| {workers} | {route.label} | {bare.rate:,.0f}/s | "
-                        f"{ours.rate:,.0f}/s | {ours.rate / bare.rate:.2f} | "
-                        f"{bare.p50_ms:.1f} / {ours.p50_ms:.1f} ms | "
-                        f"{bare.p99_ms:.1f} / {ours.p99_ms:.1f} ms"
-                        + (
-                            f" (errors {bare.errors}/{ours.errors})"
-                            if bare.errors or ours.errors
-                            else ""
+                    bares: list[Result] = []
+                    ours: list[Result] = []
+                    for rep in range(args.reps):  # interleaved: drift hits both
+                        run = f"w{workers}r{rep}"
+                        bares.append(
+                            measure(
+                                bare_base,
+                                route,
+                                route.bare,
+                                bare_token,
+                                args,
+                                "b" + run,
+                            )
                         )
-                        + " |",
-                        flush=True,
-                    )
+                        ours.append(
+                            measure(
+                                sr_base, route, route.strongroom, token, args, "s" + run
+                            )
+                        )
+                    print(row(workers, route, bares, ours), flush=True)
+
+
+def row(workers: int, route: Route, bares: list[Result], ours: list[Result]) -> str:
+    """One table row: medians over the repetitions, strongroom's ratio to bare."""
+
+    def median(results: list[Result], field: str) -> float:
+        return statistics.median(getattr(r, field) for r in results)
+
+    bare_rate, our_rate = median(bares, "rate"), median(ours, "rate")
+    errors = sum(r.errors for r in bares), sum(r.errors for r in ours)
+    return (
+        f"| {workers} | {route.label} | {bare_rate:,.0f}/s | {our_rate:,.0f}/s | "
+        f"{our_rate / bare_rate:.2f} | "
+        f"{median(bares, 'p50_ms'):.1f} / {median(ours, 'p50_ms'):.1f} ms | "
+        f"{median(bares, 'p99_ms'):.1f} / {median(ours, 'p99_ms'):.1f} ms"
+        + (f" (errors {errors[0]}/{errors[1]})" if any(errors) else "")
+        + " |"
+    )
 
 
 if __name__ == "__main__":

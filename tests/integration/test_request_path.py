@@ -1,9 +1,12 @@
-"""Token checks: a token verified before is checked with one small query, and a
-revocation or an expiry made anywhere applies to the very next check."""
+"""Checks on the request path: a token verified before is checked with one small
+query, and a revocation or an expiry made anywhere applies to the very next check;
+audited reads share commits like writes do."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -66,3 +69,43 @@ def test_verify_refuses_a_wrong_secret_when_the_token_id_is_cached(
         )
 
         assert sm.tokens.verify(forged) is None
+
+
+# ------------------------------------------------------------------ audited reads
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_concurrent_audited_reveals_share_commits_when_readers_overlap(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from strongroom.infrastructure.recorders import PostgresKeyStoreRecorder
+
+    batches: list[int] = []
+    commit = PostgresKeyStoreRecorder._commit_batch
+
+    def counting(self: PostgresKeyStoreRecorder, writes: Any) -> Any:
+        batches.append(len(writes))
+        return commit(self, writes)
+
+    monkeypatch.setattr(PostgresKeyStoreRecorder, "_commit_batch", counting)
+    with SecretsManager.open(store_url, master_key=MASTER_KEY) as sm:
+        sm.create("shared", "v")
+        batches.clear()
+        start = threading.Barrier(8)
+
+        def reader() -> None:
+            start.wait()
+            for _ in range(25):
+                assert sm.reveal("shared", audit=True) == "v"
+
+        threads = [threading.Thread(target=reader) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        recorded = list(sm.audit(action="revealed"))
+
+    # Every reveal answered only after its record was committed, and the records
+    # of overlapping readers shared transactions.
+    assert len(recorded) == sum(batches) == 200
+    assert len(batches) < 200
