@@ -32,14 +32,13 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from urllib.parse import urlsplit
 from uuid import UUID
 
 sys.path.insert(0, os.path.dirname(__file__))
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
-from keys_lifecycle import scratch_store
+from keys_lifecycle import eventsourcing_env, scratch_store
 
 from strongroom.shredding import CIPHER_TOPIC, MAPPER_TOPIC, close_key_stores
 
@@ -61,26 +60,9 @@ class Account(Aggregate):
         self.balance += amount
 
 
-def _store_env(url: str) -> dict[str, str]:
-    if url.startswith("sqlite"):
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": url.removeprefix("sqlite:///"),
-        }
-    parts = urlsplit(url)
-    return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": parts.path.lstrip("/"),
-        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-        "POSTGRES_PORT": str(parts.port or 5432),
-        "POSTGRES_USER": parts.username or "postgres",
-        "POSTGRES_PASSWORD": parts.password or "",
-    }
-
-
 def variant_env(variant: str, own: str, elsewhere: str, backend: str) -> dict[str, str]:
     """The application's environment for one variant."""
-    env = _store_env(own)
+    env = eventsourcing_env(own)
     master = base64.b64encode(os.urandom(32)).decode()
     if variant == "AESCipher":
         env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"

@@ -47,6 +47,24 @@ def scratch_store(base: str | None, tmp: str, label: str) -> Iterator[str]:
             )
 
 
+def eventsourcing_env(url: str) -> dict[str, str]:
+    """eventsourcing's persistence settings for a scratch store's URL."""
+    if url.startswith("sqlite"):
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": url.removeprefix("sqlite:///"),
+        }
+    parts = urlsplit(url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": parts.path.lstrip("/"),
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": parts.username or "postgres",
+        "POSTGRES_PASSWORD": parts.password or "",
+    }
+
+
 def lines(count: int) -> Iterator[str]:
     """``count`` live keys, then a tenth as many tombstones."""
     for i in range(count + count // 10):

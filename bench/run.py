@@ -38,7 +38,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 sys.path.insert(0, str(Path(__file__).parent))
-from keys_lifecycle import lines, scratch_store
+from keys_lifecycle import eventsourcing_env, lines, scratch_store
 
 from strongroom import SecretsManager
 from strongroom.projections.secrets import encode_cursor
@@ -351,23 +351,9 @@ def anchor_app(url: str, tmp: str) -> Any:
         "CIPHER_KEY": base64.b64encode(os.urandom(32)).decode(),
     }
     if url.startswith("postgresql"):
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(url)
-        env |= {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": parts.path.lstrip("/"),
-            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(parts.port or 5432),
-            "POSTGRES_USER": parts.username or "postgres",
-            "POSTGRES_PASSWORD": parts.password or "",
-            "POSTGRES_EVENTS_TABLE_NAME": "anchor_events",
-        }
+        env |= eventsourcing_env(url) | {"POSTGRES_EVENTS_TABLE_NAME": "anchor_events"}
     else:
-        env |= {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": f"{tmp}/anchor.db",
-        }
+        env |= eventsourcing_env(f"sqlite:///{tmp}/anchor.db")
     return AnchorVault(env=env)
 
 
