@@ -183,7 +183,9 @@ def probe_postgres(env: EnvType) -> None:
         raise StoreUnavailableError(msg) from None
 
 
-SCHEMA_VERSION = b"6"
+SCHEMA_VERSION = b"7"
+"""Bumped when the DDL gains a part (7: the key-holding function host recorders
+call), so a store marked with an older version runs its idempotent DDL once more."""
 _OPEN_ATTEMPTS = 5
 
 

@@ -273,3 +273,25 @@ def test_delete_secrets_refuses_bad_ids_and_destroys_nothing_when_one_is_bad(
         sm.keys.delete_secrets(given)
 
     assert sm.keys.get_secret("ada") == "key-of-ada"
+
+
+def test_an_older_store_gains_the_key_holding_function_when_reopened(
+    postgres_url: str,
+) -> None:
+    with SecretsManager.open(postgres_url, master_key=MASTER_KEY):
+        pass
+    # A store made before host writes held their keys: no function, older marks.
+    query(postgres_url, "DROP FUNCTION strongroom_keys_hold(uuid[])")
+    query(
+        postgres_url,
+        "UPDATE strongroom_meta SET value = ? WHERE starts_with(name, 'schema:')",
+        (b"6",),
+    )
+
+    with SecretsManager.open(postgres_url, master_key=MASTER_KEY):
+        pass
+
+    (present,) = query(
+        postgres_url, "SELECT to_regprocedure('strongroom_keys_hold(uuid[])')"
+    )
+    assert present[0] is not None
