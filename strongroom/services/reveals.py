@@ -96,16 +96,36 @@ class Reveals(Service):
         """
         caller = self._caller(caller, app, env)
         namespace = check.check_namespace(namespace)
+        wanted = check.check_names(names)
         results: dict[str, tuple[Value, int] | StrongroomError] = {}
         records = []
-        for name in check.check_names(names):
-            try:
-                value, version, secret_id = self._open(name, namespace, None, caller)
-            except StrongroomError as exc:
-                results[name] = exc
-                continue
-            results[name] = (value, version)
-            records.append(self._revealed(secret_id, version, actor))
+        with self._repo.operation():
+            # Each name is checked alone: a bad one fails, the others answer.
+            ids: dict[str, UUID | ValidationError | None] = {}
+            for name in wanted:
+                try:
+                    ids[name] = self._repo.secret_id(check.check_name(name), namespace)
+                except ValidationError as exc:
+                    ids[name] = exc
+            known = list(dict.fromkeys(i for i in ids.values() if isinstance(i, UUID)))
+            # The heads of every named secret in one query, not one per name.
+            loaded = dict(zip(known, self._repo.load_page(known), strict=True))
+            for name in wanted:
+                secret_id = ids[name]
+                if isinstance(secret_id, ValidationError):
+                    results[name] = secret_id
+                    continue
+                found = None if secret_id is None else loaded[secret_id]
+                try:
+                    value, version = self._disclose(
+                        found, name, namespace, None, caller
+                    )
+                except StrongroomError as exc:
+                    results[name] = exc
+                    continue
+                results[name] = (value, version)
+                assert found is not None
+                records.append(self._revealed(found.id, version, actor))
         if records and (self._store.audit_reads if audit is None else audit):
             self._repo.save(*records)
         return results
@@ -140,30 +160,40 @@ class Reveals(Service):
             version = check.check_version(version)
         with self._repo.operation():
             found = self._repo.lookup(name, namespace)
-            if isinstance(found, Tombstone):
-                msg = f"secret {describe(name, namespace)} was deleted"
-                raise SecretDeletedError(msg)
-            if found is None:
-                raise SecretNotFoundError(
-                    f"secret {describe(name, namespace)} not found"
-                )
-            check_reveal(
-                name=name,
-                namespace=namespace,
-                status=found.status,
-                expired=found.is_expired(now()),
-                allowed_apps=found.allowed_apps,
-                envs=found.envs,
-                caller=caller,
-            )
-            if version is None or version == found.value_version:
-                assert found.value is not None
-                return copy.deepcopy(found.value), found.value_version, found.id
-            history = self._repo.load(found.id, full=True)
-            if not isinstance(history, SecretAggregate):
-                where = describe(name, namespace)
-                raise SecretDeletedError(f"secret {where} was deleted")
-            return self._repo.value_at(history, version), version, found.id
+            value, version = self._disclose(found, name, namespace, version, caller)
+        assert found is not None
+        return value, version, found.id
+
+    def _disclose(
+        self,
+        found: SecretAggregate | Tombstone | None,
+        name: str,
+        namespace: str | None,
+        version: int | None,
+        caller: Caller,
+    ) -> tuple[Value, int]:
+        """The value of a secret found at an address, if the caller may see it."""
+        if isinstance(found, Tombstone):
+            msg = f"secret {describe(name, namespace)} was deleted"
+            raise SecretDeletedError(msg)
+        if found is None:
+            raise SecretNotFoundError(f"secret {describe(name, namespace)} not found")
+        check_reveal(
+            name=name,
+            namespace=namespace,
+            status=found.status,
+            expired=found.is_expired(now()),
+            allowed_apps=found.allowed_apps,
+            envs=found.envs,
+            caller=caller,
+        )
+        if version is None or version == found.value_version:
+            assert found.value is not None
+            return copy.deepcopy(found.value), found.value_version
+        history = self._repo.load(found.id, full=True)
+        if not isinstance(history, SecretAggregate):
+            raise SecretDeletedError(f"secret {describe(name, namespace)} was deleted")
+        return self._repo.value_at(history, version), version
 
     def _revealed(self, secret_id: UUID, version: int, actor: str | None) -> Reveal:
         return Reveal.record(

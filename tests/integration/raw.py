@@ -101,7 +101,7 @@ def counted_statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
                 statement.decode() if isinstance(statement, bytes) else str(statement)
             )
             if not text.lstrip().upper().startswith(_CONTROL):
-                sent.append(text[:80])
+                sent.append(text)
             return original(self, statement, *args, **kwargs)
 
         monkeypatch.setattr(cls, name, wrapper)

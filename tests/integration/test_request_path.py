@@ -109,3 +109,25 @@ def test_concurrent_audited_reveals_share_commits_when_readers_overlap(
     # of overlapping readers shared transactions.
     assert len(recorded) == sum(batches) == 200
     assert len(batches) < 200
+
+
+def test_batch_reveal_reads_every_head_in_one_query_when_names_are_known(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = [f"batch-{i}" for i in range(10)]
+    with SecretsManager.open(store_url, master_key=MASTER_KEY) as sm:
+        for name in names:
+            sm.create(name, f"value-of-{name}")
+        sm.reveal_many(names)  # the names' ids are now known to this process
+
+        with counted_statements(monkeypatch) as sent:
+            found = sm.reveal_many_with_versions(
+                [*names, "missing", "bad\x00name"], audit=True
+            )
+
+        assert [found[n] for n in names] == [(f"value-of-{n}", 1) for n in names]
+        assert type(found["missing"]).__name__ == "SecretNotFoundError"
+        assert type(found["bad\x00name"]).__name__ == "ValidationError"
+        assert len(list(sm.audit(action="revealed"))) == 10
+    heads = [s for s in sent if "SELECT h." in s]  # the heads query
+    assert len(heads) == 1, sent
