@@ -13,8 +13,10 @@ answers the one table's (``strongroom/errors``).
 
 Modules: ``app`` (the application), ``auth`` (tokens and scopes), ``collection``
 and ``secret`` (the secrets routes), ``keys`` (the key API), ``schemas`` and
-``params`` (bodies and parameters), ``views`` (result mapping), ``errors`` and
-``middleware``.
+``params`` (bodies and parameters), ``views`` (result mapping and answers),
+``errors``, ``middleware``, and ``serving`` (workers, TLS, a graceful stop). The
+hot routes (metadata, value, create, batch, list page) check their token in the
+thread that does their work: one hop to the threadpool per request.
 """
 
 from __future__ import annotations
