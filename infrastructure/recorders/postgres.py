@@ -192,8 +192,7 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
         self._insert_stored_events(curs, stored_events)
 
     def hold_keys_within(self, curs: Cursor[Any], key_ids: Sequence[UUID]) -> None:
-        """Queue a lock on key rows to the end of ``curs``'s transaction; the
-        transaction aborts with SQLSTATE ``KEYS_DESTROYED`` if one is gone."""
+        """Lock key rows to the end of ``curs``'s transaction (KEYS_DESTROYED if gone)."""
         curs.execute(self._sql.hold_keys, (list(key_ids),), prepare=True)
 
     @property
@@ -252,22 +251,12 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
     @retry((InterfaceError, OperationalError), max_attempts=3, wait=0.1)
     def select_head(self, aggregate_id: UUID) -> HeadRow | None:
         """An aggregate's head with its data key, in one query; None if it has none."""
-        with (
-            self.readers.connection() as conn,
-            conn.cursor(row_factory=tuple_row) as curs,
-        ):
-            curs.execute(self._sql.select_head, (aggregate_id,), prepare=True)
-            return _head_row(curs.fetchone())
+        return _head_row(self._read_one(self._sql.select_head, aggregate_id))
 
     def select_stream_version(self, aggregate_id: UUID) -> int | None:
         """The last version of an aggregate's stream (None: no stream), one query."""
-        with (
-            self.readers.connection() as conn,
-            conn.cursor(row_factory=tuple_row) as curs,
-        ):
-            curs.execute(self._sql.select_stream_version, (aggregate_id,), prepare=True)
-            row = curs.fetchone()
-            return None if row is None else row[0]
+        row = self._read_one(self._sql.select_stream_version, aggregate_id)
+        return None if row is None else row[0]
 
     def select_heads(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, HeadRow]:
         """The heads (with data keys) of those of ``aggregate_ids`` that have one."""
@@ -277,6 +266,15 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
         ):
             curs.execute(self._sql.select_heads, (list(aggregate_ids),), prepare=True)
             return {row[0]: _head(row[1:]) for row in curs}
+
+    def _read_one(self, statement: bytes, aggregate_id: UUID) -> tuple[Any, ...] | None:
+        """One row by aggregate id, on a kept reader connection."""
+        with (
+            self.readers.connection() as conn,
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
+            curs.execute(statement, (aggregate_id,), prepare=True)
+            return curs.fetchone()
 
     def close(self) -> None:
         """Close the kept connections."""
