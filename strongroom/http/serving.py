@@ -102,7 +102,7 @@ def is_loopback(host: str) -> bool:
 def app_from_env() -> FastAPI:
     """A worker's application: its own manager on the store the settings name."""
     configure_access_log(enabled=os.environ.get(ACCESS_LOG_ENV) == "1")
-    sm = SecretsManager.open(os.environ.get("STRONGROOM_DATABASE_URL") or None)
+    sm = SecretsManager.open()  # the settings: STRONGROOM_DATABASE_URL and the rest
     app = create_app(sm)
     serving = app.router.lifespan_context
 

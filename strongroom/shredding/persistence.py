@@ -138,9 +138,11 @@ class KeyedFactory:
         self.same_database = is_own(self.host_keys.store_env)
         self.host_keys.keys_within = self.same_database and within
 
-    def transcoder(self) -> Transcoder:
-        """eventsourcing's transcoder (provided by the factory this is mixed into)."""
-        return super().transcoder()  # type: ignore[misc,no-any-return]
+    if TYPE_CHECKING:
+        # Provided by the eventsourcing factory this is mixed into.
+        def transcoder(self) -> Transcoder:
+            """eventsourcing's transcoder."""
+            ...
 
     def mapper(
         self,

@@ -10,6 +10,7 @@ in its own database a new aggregate's key commits with its first events, and a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import product
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -48,8 +49,30 @@ class _JoinedReads(KeyedAggregateRecorder):
 
     datastore: es_postgres.PostgresDatastore
     events_table_name: str
-    keys_joined: Composable | None = None
-    """The key table, when it is in this recorder's database."""
+    _joined: dict[tuple[bool, ...], bytes] | None = None
+    """The joined statement per shape, once the key table is known to be here."""
+
+    def join_keys_table(self, keys: Composable) -> None:
+        """Read each aggregate's key row from ``keys`` in the query of its events.
+
+        Every shape of ``select_events`` (gt, lte, desc, limit) is composed now.
+        """
+        source = SQL(
+            "SELECT e.originator_version, e.topic, e.state, k.wrapped, k.kek "
+            "FROM {} e LEFT JOIN {} k ON k.id = %s WHERE e.originator_id = %s"
+        ).format(Identifier(self.datastore.schema, self.events_table_name), keys)
+        self._joined = {}
+        for gt, lte, desc, limit in product((False, True), repeat=4):
+            query = source
+            if gt:
+                query += SQL(" AND e.originator_version > %s")
+            if lte:
+                query += SQL(" AND e.originator_version <= %s")
+            query += SQL(" ORDER BY e.originator_version ")
+            query += SQL("DESC") if desc else SQL("ASC")
+            if limit:
+                query += SQL(" LIMIT %s")
+            self._joined[gt, lte, desc, limit] = query.as_bytes(None)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def select_events(
@@ -62,15 +85,15 @@ class _JoinedReads(KeyedAggregateRecorder):
         limit: int | None = None,
     ) -> Sequence[StoredEvent]:
         """The aggregate's events, each with its wrapped data key."""
-        if self.keys_joined is None:
+        if self._joined is None:
             return super().select_events(
                 originator_id, gt=gt, lte=lte, desc=desc, limit=limit
             )
         params: list[Any] = [self.host_keys.key_id(originator_id), originator_id]
         params += [p for p in (gt, lte, limit) if p is not None]
-        statement = self._joined_statement(
+        statement = self._joined[
             gt is not None, lte is not None, desc, limit is not None
-        )
+        ]
         with (
             self.datastore.get_connection() as conn,
             conn.cursor(row_factory=tuple_row) as curs,
@@ -86,32 +109,6 @@ class _JoinedReads(KeyedAggregateRecorder):
                 )
                 for version, topic, state, wrapped, kek in curs.fetchall()
             ]
-
-    def _joined_statement(self, *shape: bool) -> bytes:
-        statements: dict[tuple[bool, ...], bytes] = self.__dict__.setdefault(
-            "_joined", {}
-        )
-        gt, lte, desc, limit = shape
-        text = statements.get(shape)
-        if text is None:
-            assert self.keys_joined is not None
-            query = SQL(
-                "SELECT e.originator_version, e.topic, e.state, k.wrapped, k.kek "
-                "FROM {} e LEFT JOIN {} k ON k.id = %s WHERE e.originator_id = %s"
-            ).format(
-                Identifier(self.datastore.schema, self.events_table_name),
-                self.keys_joined,
-            )
-            if gt:
-                query += SQL(" AND e.originator_version > %s")
-            if lte:
-                query += SQL(" AND e.originator_version <= %s")
-            query += SQL(" ORDER BY e.originator_version ")
-            query += SQL("DESC") if desc else SQL("ASC")
-            if limit:
-                query += SQL(" LIMIT %s")
-            text = statements[shape] = query.as_bytes(None)
-        return text
 
     def keys_destroyed(self, exc: Exception) -> bool:
         """Whether the key-holding function found a data key destroyed."""
@@ -167,7 +164,7 @@ class ShreddingPostgresFactory(KeyedFactory, es_postgres.PostgresFactory):
             and isinstance(recorder, _JoinedReads)
             and isinstance(store, PostgresKeyStoreRecorder)
         ):
-            recorder.keys_joined = store.keys_table
+            recorder.join_keys_table(store.keys_table)
 
 
 def _setting(env: Environment, name: str) -> str:
