@@ -269,12 +269,7 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
 
     def _read_one(self, statement: bytes, aggregate_id: UUID) -> tuple[Any, ...] | None:
         """One row by aggregate id, on a kept reader connection."""
-        with (
-            self.readers.connection() as conn,
-            conn.cursor(row_factory=tuple_row) as curs,
-        ):
-            curs.execute(statement, (aggregate_id,), prepare=True)
-            return curs.fetchone()
+        return self.readers.fetch_one(statement, (aggregate_id,))
 
     def close(self) -> None:
         """Close the kept connections."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     pass
 
 from strongroom.infrastructure.recorders.postgres_errors import (
+    translated,
     translated_errors,
 )
 
@@ -37,6 +38,9 @@ class KeptConnections:
             key: val for key, val in pool_kwargs.items() if key != "row_factory"
         }
         self._idle: collections.deque[psycopg.Connection[Any]] = collections.deque()
+        # One cursor kept per connection for ``fetch_one``: making one per read
+        # costs more than the rest of the read's Python.
+        self._cursors: dict[psycopg.Connection[Any], psycopg.Cursor[Any]] = {}
         self._opened = 0
         self._opened_lock = threading.Lock()
         self._limit = limit
@@ -59,15 +63,55 @@ class KeptConnections:
             with translated_errors():
                 yield conn
         except BaseException:
-            # Its state is unknown (a dropped connection, say): don't reuse it.
-            with self._opened_lock:
-                self._opened -= 1
-            conn.close()
+            self._discard(conn)
             raise
+        self._give_back(conn)
+
+    def fetch_one(
+        self, statement: bytes, params: Sequence[Any]
+    ) -> tuple[Any, ...] | None:
+        """The first row of a prepared statement: the point reads' path.
+
+        No context managers: at a point read's 150 µs their entries and exits
+        were measurable.
+        """
+        try:
+            conn = self._idle.pop()
+        except IndexError:
+            with (
+                self.connection() as pooled,
+                pooled.cursor(row_factory=tuple_row) as curs,
+            ):
+                curs.execute(statement, params, prepare=True)
+                return curs.fetchone()
+        try:
+            curs = self._cursors.get(conn)
+            if curs is None:
+                curs = self._cursors[conn] = conn.cursor()
+            curs.execute(statement, params, prepare=True)
+            row: tuple[Any, ...] | None = curs.fetchone()
+        except psycopg.Error as exc:
+            self._discard(conn)
+            raise translated(exc) from exc
+        except BaseException:
+            self._discard(conn)
+            raise
+        self._give_back(conn)
+        return row
+
+    def _give_back(self, conn: psycopg.Connection[Any]) -> None:
         if self._closed:
+            self._cursors.pop(conn, None)
             conn.close()
         else:
             self._idle.append(conn)
+
+    def _discard(self, conn: psycopg.Connection[Any]) -> None:
+        # Its state is unknown (a dropped connection, say): don't reuse it.
+        with self._opened_lock:
+            self._opened -= 1
+        self._cursors.pop(conn, None)
+        conn.close()
 
     def _open(self) -> psycopg.Connection[Any] | None:
         with self._opened_lock:
@@ -90,4 +134,6 @@ class KeptConnections:
         """Close the idle connections; busy ones close when given back (idempotent)."""
         self._closed = True
         while self._idle:
-            self._idle.pop().close()
+            conn = self._idle.pop()
+            self._cursors.pop(conn, None)
+            conn.close()

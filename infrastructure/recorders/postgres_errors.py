@@ -68,10 +68,15 @@ def translated_errors() -> Iterator[None]:
     try:
         yield
     except psycopg.Error as exc:
-        for psycopg_error, persistence_error in _TRANSLATED:
-            if isinstance(exc, psycopg_error):
-                raise persistence_error(str(exc)) from exc
-        raise PersistenceError(str(exc)) from exc
+        raise translated(exc) from exc
+
+
+def translated(exc: psycopg.Error) -> PersistenceError:
+    """eventsourcing's error for a psycopg error (raise it ``from`` the original)."""
+    for psycopg_error, persistence_error in _TRANSLATED:
+        if isinstance(exc, psycopg_error):
+            return persistence_error(str(exc))
+    return PersistenceError(str(exc))
 
 
 _TRANSLATED: tuple[tuple[type[psycopg.Error], type[PersistenceError]], ...] = (

@@ -8,9 +8,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 
-from strongroom import SecretsManager
+from strongroom import SecretsManager, StoreUnavailableError
 from tests.conftest import MASTER_KEY
 from tests.integration.raw import counted_statements
 
@@ -131,3 +132,34 @@ def test_batch_reveal_reads_every_head_in_one_query_when_names_are_known(
         assert len(list(sm.audit(action="revealed"))) == 10
     heads = [s for s in sent if "SELECT h." in s]  # the heads query
     assert len(heads) == 1, sent
+
+
+# ------------------------------------------------------------------ point reads
+
+
+def test_a_point_read_fails_clearly_then_recovers_when_its_connection_was_killed(
+    postgres_url: str,
+) -> None:
+    with SecretsManager.open(postgres_url, master_key=MASTER_KEY) as sm:
+        sm.create("kept", "v1")
+        assert sm.reveal("kept") == "v1"  # the reader connection is now kept
+        database = postgres_url.rsplit("/", 1)[1].split("?", maxsplit=1)[0]
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database,),
+            ).fetchone()
+        assert killed is not None
+        assert killed[0] >= 1
+
+        # Each killed kept connection fails one read at most, then is replaced.
+        failures: list[str] = []
+        for _ in range(10):
+            try:
+                assert sm.reveal("kept") == "v1"
+            except StoreUnavailableError as exc:
+                failures.append(str(exc))
+        assert not any("v1" in message for message in failures)
+        assert len(failures) <= killed[0]
+        assert sm.reveal("kept") == "v1"
