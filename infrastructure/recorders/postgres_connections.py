@@ -80,16 +80,16 @@ class KeptConnections:
         except IndexError:
             with (
                 self.connection() as pooled,
-                pooled.cursor(row_factory=tuple_row) as curs,
+                pooled.cursor(row_factory=tuple_row) as pooled_cursor,
             ):
-                curs.execute(statement, params, prepare=True)
-                return curs.fetchone()
+                pooled_cursor.execute(statement, params, prepare=True)
+                return pooled_cursor.fetchone()
         try:
-            curs = self._cursors.get(conn)
-            if curs is None:
-                curs = self._cursors[conn] = conn.cursor()
-            curs.execute(statement, params, prepare=True)
-            row: tuple[Any, ...] | None = curs.fetchone()
+            kept = self._cursors.get(conn)
+            if kept is None:
+                kept = self._cursors[conn] = conn.cursor()
+            kept.execute(statement, params, prepare=True)
+            row: tuple[Any, ...] | None = kept.fetchone()
         except psycopg.Error as exc:
             self._discard(conn)
             raise translated(exc) from exc
