@@ -156,3 +156,31 @@ class Rotation:
     master_key_id: str
     rewrapped: int
     retired: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One committed change to a secret, in log order (metadata, never a value)."""
+
+    position: int
+    at: datetime
+    action: Action
+    secret_id: UUID
+    name: str | None
+    namespace: str | None
+    version: int | None
+    actor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePage:
+    """A page of ``changes``; pass ``position`` back as ``after`` to go on."""
+
+    changes: tuple[Change, ...]
+    position: int
+
+    def __iter__(self) -> Iterator[Change]:
+        return iter(self.changes)
+
+    def __len__(self) -> int:
+        return len(self.changes)

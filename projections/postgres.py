@@ -353,6 +353,8 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
             ("n.namespace", filters.namespace, "="),
             ("a.action", filters.action, "="),
             ("a.secret_id", filters.secret_id, "="),
+            ("n.name", filters.prefix, "^@"),
+            ("a.action", "revealed" if filters.changes_only else None, "<>"),
         ):
             if value is not None:
                 query += SQL(" AND {} {} %s").format(SQL(column), SQL(op))

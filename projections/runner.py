@@ -44,6 +44,12 @@ class CatchUp:
         # start after q instead of scanning the same unprojected events (aggregate
         # keys, tokens) on every catch-up.
         self._quiet: tuple[int | None, int] = (None, 0)
+        self._reached = 0
+
+    @property
+    def reached(self) -> int:
+        """A log position every event up to which is projected (0 before a run)."""
+        return self._reached
 
     @property
     def view(self) -> SecretsView:
@@ -76,6 +82,7 @@ class CatchUp:
                 if not notifications:
                     if position is not None and last is not None:
                         self._quiet = (position, last)
+                    self._reached = max(self._reached, last or 0)
                     return processed
                 with self._keys.operation():
                     self._keys.prefetch(

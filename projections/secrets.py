@@ -98,6 +98,8 @@ class AuditFilter:
     namespace: str | None = None
     action: str | None = None
     secret_id: UUID | None = None
+    prefix: str | None = None
+    changes_only: bool = False  # leave reveals out: the change feed
 
 
 @dataclass(frozen=True)

@@ -284,6 +284,9 @@ class SQLiteSecretsView(SQLiteTrackingRecorder, SecretsView):
                 " AND a.secret_id = ?",
                 filters.secret_id.hex if filters.secret_id else None,
             ),
+            # instr finds the first occurrence: 1 exactly when the name starts so.
+            (" AND instr(n.name, ?) = 1", filters.prefix),
+            (" AND a.action <> ?", "revealed" if filters.changes_only else None),
         ):
             if value is not None:
                 query += clause

@@ -26,6 +26,8 @@ from strongroom.domain.results import (
     Action,
     AuditEntry,
     Cause,
+    Change,
+    ChangePage,
     KeyImport,
     KeyPage,
     KeyRecord,
@@ -43,6 +45,7 @@ from strongroom.infrastructure.master_key import (
     RawKeyProvider,
 )
 from strongroom.manager import SecretsManager
+from strongroom.services.feed import ChangeWatch
 from strongroom.services.field_encryption import FieldEncryption
 from strongroom.services.keys import KeyAPI
 from strongroom.settings import Settings
@@ -53,6 +56,9 @@ __all__ = [
     "AggregateShreddedError",
     "AuditEntry",
     "Cause",
+    "Change",
+    "ChangePage",
+    "ChangeWatch",
     "CommandKeyProvider",
     "CommitUnknownError",
     "ConflictError",

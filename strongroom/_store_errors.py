@@ -9,6 +9,7 @@ nothing from the driver.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections.abc import Callable, Iterator
@@ -56,6 +57,15 @@ def _translate(error: BaseException) -> StoreUnavailableError:
     if is_busy(error):
         return StoreBusyError(_BUSY)
     return StoreUnavailableError(_UNAVAILABLE)
+
+
+@contextlib.contextmanager
+def translated_store_errors() -> Iterator[None]:
+    """Raise strongroom's store errors inside (for iterators that outlive a call)."""
+    try:
+        yield
+    except _STORE_ERRORS as exc:
+        raise _translate(exc) from None
 
 
 def _streamed(items: Iterator[Any]) -> Iterator[Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from strongroom import bootstrap
 from strongroom._store_errors import translate_store_errors
@@ -22,8 +22,9 @@ from strongroom.infrastructure.store import StrongroomApplication
 from strongroom.projections.runner import CatchUp
 from strongroom.projections.secrets import SecretsProjection, SecretsView
 from strongroom.reading import ReadingFace
-from strongroom.services.base import UNSET, Store
+from strongroom.services.base import UNSET, EventLog, Store
 from strongroom.services.changes import Changes
+from strongroom.services.feed import Feed
 from strongroom.services.keys import KeyAPI
 from strongroom.services.patch import Patches
 from strongroom.services.reads import Reads
@@ -67,12 +68,14 @@ class SecretsManager(ReadingFace, TransferFace):
             keys=app.keys,
             view=view,
             catch_up=self._catch_up,
+            log=cast("EventLog", app.recorder),
             actor=actor,
             audit_reads=bool(audit_reads),
             strict_access=bool(strict_access),
         )
         requests = Requests(store)
         self._reads = Reads(store)
+        self._feed = Feed(store)
         self._writes = Writes(store, requests)
         self._changes = Changes(store, requests, self._writes)
         self._patches = Patches(

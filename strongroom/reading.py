@@ -8,17 +8,19 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from strongroom._store_errors import translate_store_errors
+from strongroom._store_errors import translate_store_errors, translated_store_errors
 from strongroom.domain.access import Caller
 from strongroom.domain.errors import StrongroomError
 from strongroom.domain.results import (
     AuditEntry,
+    ChangePage,
     Page,
     Secret,
     SecretStats,
     SecretVersion,
 )
 from strongroom.domain.validation import Value
+from strongroom.services.feed import ChangeWatch, Feed
 from strongroom.services.reads import Reads
 
 
@@ -27,6 +29,7 @@ class ReadingFace:
     """Reads of ``SecretsManager`` (a base class: use ``SecretsManager``)."""
 
     _reads: Reads
+    _feed: Feed
 
     def get(
         self, name: str, *, namespace: str | None = None, include_deleted: bool = False
@@ -186,6 +189,39 @@ class ReadingFace:
         """Stream recorded actions across the store, in log order."""
         return self._reads.audit(
             since=since, until=until, actor=actor, namespace=namespace, action=action
+        )
+
+    def changes(
+        self,
+        after: int | None = None,
+        *,
+        namespace: str | None = None,
+        prefix: str | None = None,
+        limit: int = 100,
+    ) -> ChangePage:
+        """Committed changes after log position ``after``, in log order.
+
+        Metadata only (never a value); reveals are not changes. Pass the page's
+        ``position`` back as ``after`` to go on.
+        """
+        return self._feed.changes(
+            after, namespace=namespace, prefix=prefix, limit=limit
+        )
+
+    def watch(
+        self,
+        after: int | None = None,
+        *,
+        namespace: str | None = None,
+        prefix: str | None = None,
+    ) -> ChangeWatch:
+        """An iterator that blocks and yields changes as they commit.
+
+        From ``after`` (default: from now on); ``close()`` it, from any thread,
+        or use it in a ``with`` block, to end it.
+        """
+        return self._feed.watch(
+            after, namespace=namespace, prefix=prefix, guard=translated_store_errors
         )
 
     def as_of(self, name: str, at: datetime, *, namespace: str | None = None) -> Secret:

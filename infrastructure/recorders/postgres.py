@@ -8,10 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import (
-    InterfaceError,
-    OperationalError,
-)
+from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg.pq import TransactionStatus
@@ -42,16 +39,17 @@ from strongroom.infrastructure.recorders.base import (
     _key_changes,
     _may_register,
 )
-from strongroom.infrastructure.recorders.postgres_connections import KeptConnections
+from strongroom.infrastructure.recorders.postgres_connections import (
+    KeptConnections,
+    LogSignal,
+)
 from strongroom.infrastructure.recorders.postgres_errors import (
     CommitOutcomeUnknownError,
     LockWaitTimeoutError,
     _raise_if_broken,
     bound_lock_waits,
 )
-from strongroom.infrastructure.recorders.postgres_sql import (
-    PostgresStatements,
-)
+from strongroom.infrastructure.recorders.postgres_sql import PostgresStatements
 
 
 class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
@@ -266,6 +264,10 @@ class PostgresKeyStoreRecorder(PostgresApplicationRecorder):
         ):
             curs.execute(self._sql.select_heads, (list(aggregate_ids),), prepare=True)
             return {row[0]: _head(row[1:]) for row in curs}
+
+    def log_signal(self) -> LogSignal:
+        """A signal that wakes when a save may have committed (LISTEN/NOTIFY)."""
+        return self.readers.listener(self.channel_name)
 
     def _read_one(self, statement: bytes, aggregate_id: UUID) -> tuple[Any, ...] | None:
         """One row by aggregate id, on a kept reader connection."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from eventsourcing.postgres import PostgresDatastore
+from psycopg import sql
 from psycopg.rows import tuple_row
 
 if TYPE_CHECKING:
@@ -66,6 +67,10 @@ class KeptConnections:
             self._discard(conn)
             raise
         self._give_back(conn)
+
+    def listener(self, channel: str) -> LogSignal:
+        """A signal of ``channel``'s notifications, on a connection of its own."""
+        return LogSignal(self._connect_kwargs, channel)
 
     def fetch_one(
         self, statement: bytes, params: Sequence[Any]
@@ -137,3 +142,47 @@ class KeptConnections:
             conn = self._idle.pop()
             self._cursors.pop(conn, None)
             conn.close()
+
+
+class LogSignal:
+    """Wakes a watcher when a write may have committed: LISTEN on the recorder's
+    channel, which every save notifies in its transaction.
+
+    It holds a connection of its own: a pooled one would be kept for as long as
+    the watch lasts. A dropped connection is opened again at the next wait.
+    """
+
+    def __init__(self, connect_kwargs: dict[str, Any], channel: str) -> None:
+        self._connect_kwargs = connect_kwargs
+        self._listen = sql.SQL("LISTEN {}").format(sql.Identifier(channel))
+        self._conn: psycopg.Connection[Any] | None = None
+        self._connect()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        with translated_errors():
+            conn = psycopg.connect(
+                autocommit=True, connect_timeout=10, **self._connect_kwargs
+            )
+            conn.execute(self._listen)
+        self._conn = conn
+        return conn
+
+    def wait(self, timeout: float) -> bool:
+        """Whether a notification came within ``timeout`` seconds (or may have)."""
+        conn = self._conn or self._connect()
+        try:
+            for _ in conn.notifies(timeout=timeout, stop_after=1):
+                return True
+        except psycopg.OperationalError:
+            # Whatever committed while it was down is read by the caller's next
+            # page, so the wake is reported and the connection opened again.
+            conn.close()
+            self._conn = None
+            return True
+        return False
+
+    def close(self) -> None:
+        """Close its connection (idempotent)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -141,6 +142,10 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
         )
         if c.fetchone()[0] < len(set(key_ids)):
             raise AggregateShreddedError("a data key was destroyed")
+
+    def log_signal(self) -> SQLiteLogSignal:
+        """A signal that wakes when the log has grown (a cheap poll of its end)."""
+        return SQLiteLogSignal(self)
 
     def select_head(self, aggregate_id: UUID) -> HeadRow | None:
         """An aggregate's head with its data key, in one query; None if it has none."""
@@ -316,3 +321,30 @@ class SQLiteKeyStoreRecorder(SQLiteApplicationRecorder):
                 (KEK_PREFIX + kek, kek),
             )
             return c.sqlite_cursor.rowcount > 0
+
+
+class SQLiteLogSignal:
+    """Wakes a watcher when the log's last position moves: SQLite has no
+    notifications, and ``max(notification_id)`` is one step down an index."""
+
+    POLL_INTERVAL = 0.05
+
+    def __init__(self, recorder: SQLiteKeyStoreRecorder) -> None:
+        self._recorder = recorder
+        self._seen = recorder.max_notification_id()
+
+    def wait(self, timeout: float) -> bool:
+        """Whether the log grew within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            last = self._recorder.max_notification_id()
+            if last != self._seen:
+                self._seen = last
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(self.POLL_INTERVAL, left))
+
+    def close(self) -> None:
+        """Nothing to release: it reads through the recorder's connection."""

@@ -82,6 +82,26 @@ class KeyIds(Protocol):
         """Drop a destroyed key from every cache."""
 
 
+class LogSignal(Protocol):
+    """Wakes a watcher of the log when a write may have committed."""
+
+    def wait(self, timeout: float) -> bool:
+        """Whether the log may have grown within ``timeout`` seconds."""
+
+    def close(self) -> None:
+        """Release what it holds (idempotent)."""
+
+
+class EventLog(Protocol):
+    """The event log as the change feed sees it: its end and a wake-up signal."""
+
+    def max_notification_id(self) -> int | None:
+        """The last position written (None while the log is empty)."""
+
+    def log_signal(self) -> LogSignal:
+        """A new signal, for one watcher."""
+
+
 @dataclass(frozen=True, slots=True)
 class Store:
     """One open store, as the services see it."""
@@ -90,6 +110,7 @@ class Store:
     keys: KeyIds
     view: SecretsView
     catch_up: CatchUp
+    log: EventLog
     actor: str | None
     audit_reads: bool
     strict_access: bool

@@ -136,6 +136,7 @@ class Services:
             keys=self.keys,
             view=None,  # type: ignore[arg-type] - listings are not exercised here
             catch_up=None,  # type: ignore[arg-type]
+            log=None,  # type: ignore[arg-type] - nor is the change feed
             actor="tester",
             audit_reads=False,
             strict_access=strict_access,
