@@ -127,6 +127,11 @@ class SecretsManager(ReadingFace, TransferFace):
             strict_access=strict_access,
         )
 
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` has been called."""
+        return self._closed
+
     def close(self) -> None:
         """Release the database connections (idempotent)."""
         if not self._closed:

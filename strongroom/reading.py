@@ -208,6 +208,10 @@ class ReadingFace:
             after, namespace=namespace, prefix=prefix, limit=limit
         )
 
+    def log_position(self) -> int:
+        """The log's last position: pass it as ``after`` for later changes only."""
+        return self._feed.position()
+
     def watch(
         self,
         after: int | None = None,

@@ -3,6 +3,8 @@ and the routers of the secrets and key APIs."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -13,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from strongroom import SecretsManager
 from strongroom.domain.errors import StrongroomError
-from strongroom.http import collection, keys, secret
+from strongroom.http import collection, feed, keys, secret
 from strongroom.http.errors import ApiError, access_log, error_response, from_strongroom
 from strongroom.http.middleware import (
     PREFIX,
@@ -73,7 +75,14 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
 
 def create_app(sm: SecretsManager) -> FastAPI:
     """The ASGI application serving ``sm``."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.feed_follower.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="strongroom",
         version="1",
         description="Event-sourced secrets with per-secret crypto-shredding.",
@@ -82,6 +91,7 @@ def create_app(sm: SecretsManager) -> FastAPI:
         dependencies=[Depends(known_query)],
     )
     app.state.sm = sm
+    app.state.feed_follower = feed.LogFollower(sm)
     app.router.redirect_slashes = False
     app.add_middleware(BodyLimit, limit=MAX_BODY)
     app.add_middleware(NameSegment)
@@ -120,6 +130,7 @@ def create_app(sm: SecretsManager) -> FastAPI:
     # collection's fixed paths (/stats, /audit, /batch) before /{id}.
     app.include_router(secret.router)
     app.include_router(collection.router)
+    app.include_router(feed.router)
     app.include_router(keys.router)
     app.include_router(secret.by_id_router)
     return app

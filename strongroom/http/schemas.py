@@ -264,6 +264,26 @@ class AuditOut(BaseModel):
     version: int | None = None
 
 
+class ChangeOut(BaseModel):
+    """One committed change (the change feed): metadata, never a value."""
+
+    position: int
+    at: datetime
+    action: str
+    secret_id: UUID
+    name: str | None = None
+    namespace: str | None = None
+    version: int | None = None
+    actor: str | None = None
+
+
+class ChangePageOut(BaseModel):
+    """A page of the change feed; pass ``position`` back as ``after`` to go on."""
+
+    changes: list[ChangeOut]
+    position: int
+
+
 class BatchIn(BaseModel):
     """Body of ``POST /batch/values``: names, and the app and env asking."""
 

@@ -37,6 +37,10 @@ class Feed(Service):
         limit = check.check_count(limit, "limit", minimum=1, maximum=MAX_PAGE)
         return self._page(filters, start, limit)
 
+    def position(self) -> int:
+        """The log's last position: changes after it are yet to come."""
+        return self._store.log.max_notification_id() or 0
+
     def watch(
         self,
         after: int | None = None,
@@ -54,7 +58,7 @@ class Feed(Service):
         signal = self._store.log.log_signal()
         if after is None:
             # Taken after the signal listens: nothing committed in between is lost.
-            start = self._store.log.max_notification_id() or 0
+            start = self.position()
         return ChangeWatch(
             lambda position: self._page(filters, position, MAX_PAGE),
             start,

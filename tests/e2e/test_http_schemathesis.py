@@ -46,6 +46,9 @@ def test_no_server_errors_and_no_schema_violations_when_fuzzed(
                 # A cursor is opaque: only one the server handed out is valid, which
                 # no schema can say; invalid ones have their own test (400).
                 case.query.pop("cursor", None)
+            if case.path.endswith("/changes"):
+                # The stream never ends by itself; its own tests read it.
+                case.query = {**(case.query or {}), "wait": "false"}
             case.call_and_validate(headers=headers)
 
         fuzz()
