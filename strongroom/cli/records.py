@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import sys
 from typing import Annotated
 
 import typer
 
+from strongroom import Change, StrongroomError
 from strongroom.cli.base import (
     AsJson,
     Name,
     Namespace,
+    _exit_code,
+    _fail,
+    _manager,
     _moment,
     _parse_moment,
     _run,
@@ -128,3 +134,61 @@ def rebuild(as_json: AsJson = False) -> None:
         _print_json({"rebuilt": True})
     else:
         sys.stderr.write("projections rebuilt from the event log\n")
+
+
+@app.command()
+def watch(
+    after: Annotated[
+        int | None,
+        typer.Option(
+            "--after", help="Start after this log position (default: from now on)."
+        ),
+    ] = None,
+    prefix: Annotated[
+        str | None, typer.Option("--prefix", help="Only names that start so.")
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option("--namespace", "-n", help="Only this namespace (default: all)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per line (NDJSON).")
+    ] = False,
+) -> None:
+    """Print changes to secrets as they commit, until interrupted (never values).
+
+    Each line starts with the change's log position: pass the last one to
+    --after to resume.
+    """
+    with _manager() as sm:
+        try:
+            with sm.watch(after, namespace=namespace, prefix=prefix) as changes:
+                # SIGTERM ends the watch as Ctrl-C does: closed, exit 0.
+                previous = signal.signal(signal.SIGTERM, _interrupt)
+                try:
+                    for change in changes:
+                        sys.stdout.write(_change_line(change, as_json=as_json))
+                        sys.stdout.flush()
+                except KeyboardInterrupt:
+                    pass
+                finally:
+                    signal.signal(signal.SIGTERM, previous)
+        except StrongroomError as exc:
+            _fail(str(exc), _exit_code(exc))
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    del signum, frame
+    raise KeyboardInterrupt
+
+
+def _change_line(change: Change, *, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(_plain(change), separators=(",", ":"), sort_keys=True) + "\n"
+    where = (
+        change.name if change.namespace is None else f"{change.namespace}/{change.name}"
+    )
+    version = "" if change.version is None else f" v{change.version}"
+    by = "" if change.actor is None else f" by {change.actor}"
+    at = change.at.isoformat(timespec="seconds")
+    return f"{change.position} {at} {change.action.value} {where}{version}{by}\n"
