@@ -63,6 +63,7 @@ class CatchUp:
         """
         processed = 0
         conflicts = 0
+        stuck_at: int | None = -1
         with self._lock:
             while True:
                 position = self.view.max_tracking_id(self._app.name)
@@ -95,7 +96,11 @@ class CatchUp:
                 try:
                     self._projection.process_batch(self._app.name, events)
                 except IntegrityError:
-                    conflicts += 1
+                    # Another process projected this batch. Only losing races while
+                    # nobody moves on is a fault: two processes catching up on a
+                    # long log each lose hundreds of races as they go.
+                    conflicts = 1 if position != stuck_at else conflicts + 1
+                    stuck_at = position
                     if conflicts > MAX_CLAIM_RETRIES:
                         raise
                     continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
@@ -112,6 +113,44 @@ def test_concurrent_catch_up_applies_each_event_once_when_managers_race(
             thread.join(60)
         assert seen == [expected] * len(managers)
         assert len(list(managers[0].audit())) == len(list(managers[1].audit()))
+    finally:
+        for manager in managers:
+            manager.close()
+
+
+def test_racing_catch_ups_finish_when_each_loses_many_batches_but_others_progress(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found under load with two server workers: a catch-up that lost more races
+    # than the retry limit failed although the other process kept progressing.
+    monkeypatch.setattr("strongroom.projections.runner.MAX_CLAIM_RETRIES", 1)
+    with SecretsManager.open(store_url, master_key=MASTER_KEY) as writer:
+        writer.import_secrets(
+            (json.dumps({"name": f"s{i}", "value": "v"}) for i in range(2600))
+        )
+        expected = writer.stats()
+    with store_application(store_url) as app:
+        app.views[0].reset("strongroom")
+    managers = [SecretsManager.open(store_url, master_key=MASTER_KEY) for _ in range(4)]
+    try:
+        barrier = threading.Barrier(len(managers))
+        seen: list[Any] = []
+        failed: list[BaseException] = []
+
+        def read(manager: SecretsManager) -> None:
+            barrier.wait(30)
+            try:
+                seen.append(manager.stats())
+            except BaseException as exc:
+                failed.append(exc)
+
+        threads = [threading.Thread(target=read, args=(m,)) for m in managers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert failed == []
+        assert seen == [expected] * len(managers)
     finally:
         for manager in managers:
             manager.close()
