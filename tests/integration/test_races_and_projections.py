@@ -126,7 +126,7 @@ def test_racing_catch_ups_finish_when_each_loses_many_batches_but_others_progres
     monkeypatch.setattr("strongroom.projections.runner.MAX_CLAIM_RETRIES", 1)
     with SecretsManager.open(store_url, master_key=MASTER_KEY) as writer:
         writer.import_secrets(
-            (json.dumps({"name": f"s{i}", "value": "v"}) for i in range(2600))
+            json.dumps({"name": f"s{i}", "value": "v"}) for i in range(2600)
         )
         expected = writer.stats()
     with store_application(store_url) as app:
