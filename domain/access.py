@@ -22,11 +22,13 @@ from strongroom.domain.results import Status
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The app and env a reveal is made for; ``strict``: they must be named."""
+    """The app and env a reveal is made for; ``strict``: they must be named;
+    ``namespace``: the only namespace it may read (a bound token's)."""
 
     app: str | None = None
     env: str | None = None
     strict: bool = False
+    namespace: str | None = None
 
     def __post_init__(self) -> None:
         check.check_optional_label(self.app, "app")
@@ -45,6 +47,9 @@ def check_reveal(
 ) -> None:
     """Raise why ``caller`` may not reveal the secret; return if it may."""
     where = describe(name, namespace)
+    if caller.namespace is not None and namespace != caller.namespace:
+        # Reached through a reference: a bound caller reads nothing outside.
+        raise AccessDeniedError(f"this caller may not read secret {where}")
     if status is Status.REVOKED:
         raise SecretRevokedError(f"secret {where} is revoked")
     if expired:

@@ -184,3 +184,35 @@ class ChangePage:
 
     def __len__(self) -> int:
         return len(self.changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Injected:
+    """One variable of an injection: which secret (and field) it holds."""
+
+    variable: str
+    name: str
+    namespace: str | None
+    secret_id: UUID
+    version: int
+    field: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Injection:
+    """Secrets as environment variables, read at ``position`` in the log.
+
+    ``variables`` holds values, so it is left out of the repr; ``watched`` is
+    every secret read (references included).
+    """
+
+    variables: dict[str, str] = field(repr=False)
+    sources: tuple[Injected, ...]
+    watched: frozenset[UUID]
+    position: int
+
+    def first_to_expire(self) -> Injected | None:
+        """The injected secret that expires first, if any expires."""
+        expiring = [s for s in self.sources if s.expires_at is not None]
+        return min(expiring, key=lambda s: s.expires_at or datetime.max, default=None)

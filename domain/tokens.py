@@ -144,7 +144,12 @@ class ApiToken(Aggregate):
             if bound is not None and given not in {None, bound}:
                 msg = f"the token is bound to another {what}"
                 raise AccessDeniedError(msg)
-        return Caller(app=self.app or app, env=self.env or env, strict=True)
+        return Caller(
+            app=self.app or app,
+            env=self.env or env,
+            strict=True,
+            namespace=self.namespace,
+        )
 
     def check_store_wide(self) -> None:
         """Store-wide resources (aggregate keys) are for unbound tokens only."""

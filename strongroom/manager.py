@@ -24,6 +24,7 @@ from strongroom.projections.secrets import SecretsProjection, SecretsView
 from strongroom.reading import ReadingFace
 from strongroom.services.base import UNSET, EventLog, Store
 from strongroom.services.changes import Changes
+from strongroom.services.environment import Environments
 from strongroom.services.feed import Feed
 from strongroom.services.keys import KeyAPI
 from strongroom.services.patch import Patches
@@ -76,6 +77,7 @@ class SecretsManager(ReadingFace, TransferFace):
         requests = Requests(store)
         self._reads = Reads(store)
         self._feed = Feed(store)
+        self._environments = Environments(store, self._reads)
         self._writes = Writes(store, requests)
         self._changes = Changes(store, requests, self._writes)
         self._patches = Patches(

@@ -14,12 +14,14 @@ from strongroom.domain.errors import StrongroomError
 from strongroom.domain.results import (
     AuditEntry,
     ChangePage,
+    Injection,
     Page,
     Secret,
     SecretStats,
     SecretVersion,
 )
 from strongroom.domain.validation import Value
+from strongroom.services.environment import Environments
 from strongroom.services.feed import ChangeWatch, Feed
 from strongroom.services.reads import Reads
 
@@ -30,6 +32,7 @@ class ReadingFace:
 
     _reads: Reads
     _feed: Feed
+    _environments: Environments
 
     def get(
         self, name: str, *, namespace: str | None = None, include_deleted: bool = False
@@ -57,11 +60,15 @@ class ReadingFace:
         env: str | None = None,
         actor: str | None = None,
         audit: bool | None = None,
+        expand: bool = False,
     ) -> Value:
         """The secret's current value, or that of an older ``version``.
 
         With ``audit`` (default: the manager's ``audit_reads``) the reveal is
         recorded in the event log - who, which version, when; never the value.
+        With ``expand``, each ``${name}`` or ``${namespace/name}`` in it is
+        replaced by that secret's value (recursively, at most 8 deep; ``$${`` is
+        a literal ``${``); each secret read so is checked and recorded too.
         """
         return self._reads.reveal(
             name,
@@ -71,6 +78,7 @@ class ReadingFace:
             env=env,
             actor=actor,
             audit=audit,
+            expand=expand,
         )
 
     def reveal_with_version(
@@ -84,6 +92,7 @@ class ReadingFace:
         actor: str | None = None,
         audit: bool | None = None,
         caller: Caller | None = None,
+        expand: bool = False,
     ) -> tuple[Value, int]:
         """Like ``reveal``, with the value version that was revealed.
 
@@ -99,6 +108,7 @@ class ReadingFace:
             actor=actor,
             audit=audit,
             caller=caller,
+            expand=expand,
         )
 
     def reveal_many(
@@ -206,6 +216,36 @@ class ReadingFace:
         """
         return self._feed.changes(
             after, namespace=namespace, prefix=prefix, limit=limit
+        )
+
+    def environment(
+        self,
+        *,
+        namespace: str | None = None,
+        prefixes: Iterable[str] = (),
+        names: Iterable[str] = (),
+        app: str | None = None,
+        env: str | None = None,
+        expand: bool = False,
+        actor: str | None = None,
+    ) -> Injection:
+        """Secrets as environment variables (what ``strongroom run`` injects).
+
+        ``names`` are ``NAME``, ``NAME=VAR``, ``NAME#field`` or ``NAME#field=VAR``;
+        ``prefixes`` add every live secret under them (all of the namespace when
+        neither is given), named by ``db/password`` -> ``DB_PASSWORD`` without the
+        prefix. Two secrets for one variable, or a variable that is not an
+        identifier, is a ValidationError before any value is read. Every read is
+        recorded in the audit log, in one commit.
+        """
+        return self._environments.environment(
+            namespace=namespace,
+            prefixes=prefixes,
+            names=names,
+            app=app,
+            env=env,
+            expand=expand,
+            actor=actor,
         )
 
     def log_position(self) -> int:

@@ -6,19 +6,19 @@ from argv, where other users and shell history could see them. Exit codes:
 ``--url`` and ``--actor`` may come before or after the subcommand.
 
 Modules: ``base`` (the app, global options, errors to exit codes), ``io`` (output
-and input), ``secrets``, ``records``, ``keys``, ``transfer`` and ``admin`` (the
-commands, by what they act on).
+and input), ``secrets``, ``records``, ``keys``, ``transfer``, ``admin`` and ``run`` (the
+commands, by what they act on; ``run`` with ``supervisor`` and ``masking``).
 """
 
 from __future__ import annotations
 
 # Importing the command modules registers their commands on ``app``.
-from strongroom.cli import admin, keys, records, secrets, transfer
+from strongroom.cli import admin, keys, records, run, secrets, transfer
 from strongroom.cli.base import app, hoist_global_options
 from strongroom.errors import EXIT_ERROR
 
 __all__ = ["app", "hoist_global_options", "main"]
-_COMMANDS = (secrets, records, keys, transfer, admin)
+_COMMANDS = (secrets, records, keys, transfer, admin, run)
 
 
 def main() -> None:

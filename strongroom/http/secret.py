@@ -125,6 +125,7 @@ def secret_routes(
 
     @router.get(base + "/value", response_model=ValueOut, name="value" + suffix, **OUT)
     async def value(
+        *,
         given: RevealLater,
         sm: Manager,
         key: Key,
@@ -132,12 +133,15 @@ def secret_routes(
         version: VersionQuery = None,
         app_name: AppQuery = None,
         env: LabelQuery = None,
+        expand: bool = False,
     ) -> Response:
         """The value (current, or ``version``): needs ``secrets:reveal``.
 
         A secret restricted to apps or envs needs ``app`` and ``env`` naming
         allowed ones (a token bound to an app and env names them itself).
-        Every reveal is recorded: who, which version, when.
+        Every reveal is recorded: who, which version, when. With ``expand``,
+        ``${name}`` references are resolved as the same caller, each read
+        recorded; the token reaches nothing through them it could not read.
         """
 
         def run() -> Response:
@@ -150,6 +154,7 @@ def secret_routes(
                 caller=token.caller(app_name, env),
                 actor=token.actor,
                 audit=True,
+                expand=expand,
             )
             return answer(
                 ValueOut(name=name, namespace=ns, version=revealed, value=found)

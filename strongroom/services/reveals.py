@@ -11,13 +11,23 @@ from uuid import UUID
 from strongroom.domain import validation as check
 from strongroom.domain.access import Caller, check_reveal
 from strongroom.domain.errors import (
+    AccessDeniedError,
     SecretDeletedError,
+    SecretExpiredError,
     SecretNotFoundError,
+    SecretRevokedError,
     StrongroomError,
     ValidationError,
     describe,
 )
 from strongroom.domain.reads import Reveal
+from strongroom.domain.references import (
+    MAX_DEPTH,
+    Address,
+    candidates,
+    chain_error,
+    substitute,
+)
 from strongroom.domain.secret import SecretAggregate
 from strongroom.domain.stream import Tombstone
 from strongroom.domain.validation import Value
@@ -38,11 +48,14 @@ class Reveals(Service):
         env: str | None = None,
         actor: str | None = None,
         audit: bool | None = None,
+        expand: bool = False,
     ) -> Value:
         """The secret's current value, or that of an older ``version``.
 
         With ``audit`` (default: the manager's ``audit_reads``) the reveal is
         recorded in the event log - who, which version, when; never the value.
+        With ``expand``, ``${name}`` references in it are replaced by the values
+        they name (each such read checked and recorded like this one).
         """
         value, _ = self.reveal_with_version(
             name,
@@ -52,6 +65,7 @@ class Reveals(Service):
             env=env,
             actor=actor,
             audit=audit,
+            expand=expand,
         )
         return value
 
@@ -66,6 +80,7 @@ class Reveals(Service):
         actor: str | None = None,
         audit: bool | None = None,
         caller: Caller | None = None,
+        expand: bool = False,
     ) -> tuple[Value, int]:
         """Like ``reveal``, with the value version that was revealed.
 
@@ -74,8 +89,12 @@ class Reveals(Service):
         """
         caller = self._caller(caller, app, env)
         value, version, secret_id = self._open(name, namespace, version, caller)
+        referenced: list[Reveal] = []
+        if expand:
+            home = Address(check.check_namespace(namespace), check.check_name(name))
+            value = self._expanded(value, [home], caller, actor, referenced)
         if self._store.audit_reads if audit is None else audit:
-            self._repo.save(self._revealed(secret_id, version, actor))
+            self._repo.save(self._revealed(secret_id, version, actor), *referenced)
         return value, version
 
     def reveal_many_with_versions(
@@ -150,6 +169,29 @@ class Reveals(Service):
             raise ValidationError(msg)
         return caller
 
+    def traced(
+        self,
+        name: str,
+        namespace: str | None,
+        *,
+        caller: Caller,
+        actor: str | None,
+        expand: bool,
+    ) -> tuple[Value, SecretAggregate, list[Reveal]]:
+        """A value with the secret it is from and the records of every read
+        (references included), which the caller saves: other services' reveals."""
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        with self._repo.operation():
+            found = self._repo.lookup(name, namespace)
+            value, version = self._disclose(found, name, namespace, None, caller)
+        assert isinstance(found, SecretAggregate)
+        records = [self._revealed(found.id, version, actor)]
+        if expand:
+            home = Address(namespace, name)
+            value = self._expanded(value, [home], caller, actor, records)
+        return value, found, records
+
     def _open(
         self, name: str, namespace: str | None, version: int | None, caller: Caller
     ) -> tuple[Value, int, UUID]:
@@ -195,6 +237,61 @@ class Reveals(Service):
             raise SecretDeletedError(f"secret {describe(name, namespace)} was deleted")
         return self._repo.value_at(history, version), version
 
+    def _expanded(
+        self,
+        value: Value,
+        chain: list[Address],
+        caller: Caller,
+        actor: str | None,
+        records: list[Reveal],
+    ) -> Value:
+        """``value`` with its references resolved, recursively, under ``caller``."""
+
+        def resolve(reference: str) -> Value:
+            address, found = self._referenced(reference, chain)
+            if address in chain:
+                raise chain_error([*chain, address], "the references form a cycle")
+            if len(chain) > MAX_DEPTH:
+                why = f"references go deeper than {MAX_DEPTH}"
+                raise chain_error([*chain, address], why)
+            try:
+                inner, version = self._disclose(
+                    found, address.name, address.namespace, None, caller
+                )
+            except AccessDeniedError:
+                # Not a ValidationError: the caller may not read it directly either.
+                path = " -> ".join(str(a) for a in [*chain, address])
+                raise AccessDeniedError(f"a reference reaches {path}") from None
+            except StrongroomError as exc:
+                raise chain_error([*chain, address], _reason(exc)) from None
+            assert isinstance(found, SecretAggregate)
+            records.append(self._revealed(found.id, version, actor))
+            return self._expanded(inner, [*chain, address], caller, actor, records)
+
+        return substitute(value, resolve)
+
+    def _referenced(
+        self, reference: str, chain: list[Address]
+    ) -> tuple[Address, SecretAggregate | Tombstone | None]:
+        """The address a reference names, and what is there."""
+        for address in candidates(reference, chain[-1].namespace):
+            try:
+                check.check_name(address.name)
+                check.check_namespace(address.namespace)
+            except ValidationError:
+                continue
+            found = self._repo.lookup(address.name, address.namespace)
+            if found is not None:
+                return address, found
+        try:
+            missing = Address(chain[-1].namespace, check.check_name(reference))
+        except ValidationError:
+            # Not a name: part of the value, so it is not repeated here.
+            raise chain_error(
+                chain, "it holds a reference that is not a name"
+            ) from None
+        raise chain_error([*chain, missing], "no secret has that name")
+
     def _revealed(self, secret_id: UUID, version: int, actor: str | None) -> Reveal:
         return Reveal.record(
             record_id=new_id(),
@@ -203,3 +300,19 @@ class Reveals(Service):
             actor=self._who(actor),
             at=now(),
         )
+
+
+_REASONS: tuple[tuple[type[StrongroomError], str], ...] = (
+    (SecretDeletedError, "it was deleted"),
+    (SecretRevokedError, "it is revoked"),
+    (SecretExpiredError, "it has expired"),
+    (SecretNotFoundError, "no secret has that name"),
+)
+
+
+def _reason(error: StrongroomError) -> str:
+    """Why a referenced secret cannot be read: its state, not its message."""
+    for kind, why in _REASONS:
+        if isinstance(error, kind):
+            return why
+    return "it cannot be read"

@@ -25,6 +25,17 @@ def test_readme_library_example_runs_when_executed(tmp_path: Path) -> None:
     assert "sm" in namespace
 
 
+def test_readme_change_feed_example_runs_when_executed(tmp_path: Path) -> None:
+    section = README.read_text().split("## Following changes", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert match is not None, "the README has no change feed example"
+    namespace = {"db_path": str(tmp_path / "feed.db"), "master_key": bytes(range(32))}
+
+    exec(compile(match.group(1), str(README), "exec"), namespace)
+
+    assert namespace["change"].action == "revoked"
+
+
 def test_readme_key_api_example_runs_when_executed(tmp_path: Path) -> None:
     section = README.read_text().split("## Aggregate keys", 1)[1]
     match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
@@ -72,6 +83,7 @@ def test_readme_http_walkthrough_runs_against_a_real_server_when_executed(
     out = done.stdout
     assert '"value":"sk_live_123"' in out
     assert '"action":"revealed"' in out
+    assert '"action":"created"' in out  # the change feed's page
     # Actors are token ids (names repeat); the bound reader was refused as "web".
     assert '"actor":"token:' in out
     assert "token:billing" not in out
