@@ -24,6 +24,7 @@ from strongroom import shredding
 from strongroom.domain import validation
 from strongroom.domain.errors import StrongroomError
 from strongroom.manager import SecretsManager
+from strongroom.services.feed import ChangeWatch
 from strongroom.services.field_encryption import FieldEncryption
 from strongroom.services.keys import KeyAPI
 from strongroom.services.tokens import IssuedToken, TokenAPI, TokenInfo
@@ -113,6 +114,8 @@ def render() -> str:
         parts.append(
             f"### `{cls.__name__}` (`strongroom.services.tokens`)\n\n{_doc(cls)}\n\n{_fields(cls)}"
         )
+    parts.append("## `sm.watch()`: `ChangeWatch`\n\n" + _doc(ChangeWatch) + "\n")
+    parts += _methods(ChangeWatch, "watch.")
     parts.append("## Results\n")
     for name in sorted(strongroom.__all__):
         obj = getattr(strongroom, name)

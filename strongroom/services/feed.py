@@ -122,6 +122,7 @@ class ChangeWatch(Iterator[Change]):
         self.position = after
         """The position after the last change handed out (resume from here)."""
         self._read = after
+        self._stale = True
 
     def __next__(self) -> Change:
         with self._guard():
@@ -136,15 +137,17 @@ class ChangeWatch(Iterator[Change]):
             if self._closed.is_set():
                 self._release()
                 raise StopIteration
-            page = self._read_after(self._read)
-            self._read = page.position
-            if page.changes:
-                self._buffer.extend(page.changes)
-                continue
-            self.position = max(self.position, page.position)
+            if self._stale:
+                page = self._read_after(self._read)
+                self._read = page.position
+                if page.changes:
+                    self._buffer.extend(page.changes)
+                    continue
+                self.position = max(self.position, page.position)
             with self._waiting:
+                # The log is read again only when the signal says it may have grown.
                 if not self._closed.is_set():
-                    self._signal.wait(WAIT_SLICE)
+                    self._stale = self._signal.wait(WAIT_SLICE)
 
     def __enter__(self) -> Self:
         return self

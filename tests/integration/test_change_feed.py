@@ -200,3 +200,28 @@ def test_watch_filters_by_namespace_when_bound_to_one(
         change = next(watch)
 
     assert (change.namespace, change.name) == ("team-a", "mine")
+
+
+def test_watch_reads_the_log_only_when_signalled_when_nothing_commits(
+    manager: SecretsManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from strongroom.services.feed import Feed
+
+    reads: list[int] = []
+    page = Feed._page
+
+    def counted(self: Feed, *args: object) -> object:
+        reads.append(1)
+        return page(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Feed, "_page", counted)
+    with manager.watch() as watch:
+        follower = threading.Thread(target=lambda: next(watch, None))
+        follower.start()
+        time.sleep(1.5)  # six wait slices with nothing committed
+        idle_reads = len(reads)
+        manager.create("wake", "v")
+        follower.join(timeout=10)
+
+    assert idle_reads == 1  # the first page only
+    assert not follower.is_alive()
