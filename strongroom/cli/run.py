@@ -41,6 +41,26 @@ _ENDING = {Action.REVOKED: "was revoked", Action.DELETED: "was deleted"}
 _KEPT_BY_PRISTINE = ("PATH", "HOME")
 
 
+def _selection(
+    namespace: str | None,
+    prefixes: list[str] | None,
+    names: list[str] | None,
+    app_name: str | None,
+    env: str | None,
+    *,
+    expand: bool,
+) -> dict[str, Any]:
+    """The options of ``sm.environment`` that ``run`` and ``env`` share."""
+    return {
+        "namespace": namespace,
+        "prefixes": prefixes or (),
+        "names": names or (),
+        "app": app_name,
+        "env": env,
+        "expand": expand,
+    }
+
+
 def _inject(sm: SecretsManager, options: dict[str, Any]) -> Injection:
     return sm.environment(actor=state.actor, **options)
 
@@ -72,14 +92,7 @@ def run(
 ) -> None:
     """Run a command with secrets as environment variables; its exit status is
     the command's (each injection is an audited reveal)."""
-    options = {
-        "namespace": namespace,
-        "prefixes": prefix or (),
-        "names": name or (),
-        "app": app_name,
-        "env": env,
-        "expand": expand,
-    }
+    options = _selection(namespace, prefix, name, app_name, env, expand=expand)
     base = (
         {k: os.environ[k] for k in _KEPT_BY_PRISTINE if k in os.environ}
         if pristine
@@ -190,14 +203,7 @@ def env_command(
     formats = {"dotenv": _dotenv, "json": _json, "shell": _shell}
     if output_format not in formats:
         _fail("--format: expected dotenv, json or shell", 2)
-    options = {
-        "namespace": namespace,
-        "prefixes": prefix or (),
-        "names": name or (),
-        "app": app_name,
-        "env": env,
-        "expand": expand,
-    }
+    options = _selection(namespace, prefix, name, app_name, env, expand=expand)
     if output is None and sys.stdout.isatty():
         sys.stderr.write("strongroom: printing secret values to the terminal\n")
     with _manager() as sm:

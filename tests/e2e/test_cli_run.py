@@ -10,16 +10,16 @@ import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 
 from strongroom import SecretsManager
 from tests.conftest import MASTER_KEY
+from tests.e2e.cli import spawned
 from tests.e2e.test_serve import _env
 
 PY = sys.executable
@@ -191,31 +191,10 @@ def test_run_masks_values_in_output_when_they_are_written_in_pieces(
     assert "err=*****" in done.stderr
 
 
-@contextmanager
 def _watching(
     store_url: str, *args: str
-) -> Iterator[tuple[subprocess.Popen[str], queue.Queue[str]]]:
-    process = subprocess.Popen(
-        [PY, "-m", "strongroom", "run", "--watch", "--grace", "2", *args],
-        env=_env(store_url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line.strip())
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        yield process, lines
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(30)
+) -> AbstractContextManager[tuple[subprocess.Popen[str], queue.Queue[str]]]:
+    return spawned(["run", "--watch", "--grace", "2", *args], _env(store_url))
 
 
 _PRINT_AND_WAIT = "import os, time; print(os.environ['K'], flush=True); time.sleep(60)"
@@ -230,15 +209,15 @@ def test_run_restarts_the_command_soon_when_a_received_secret_changes(
         process,
         lines,
     ):
-        assert lines.get(timeout=30) == "one"
+        assert lines.get(timeout=30).strip() == "one"
         sm.update("other", value="y")  # not received: no restart
         sm.update("k", value="two")
         changed = time.monotonic()
-        assert lines.get(timeout=30) == "two"
+        assert lines.get(timeout=30).strip() == "two"
         restarted = time.monotonic() - changed
         assert lines.empty()
         sm.rollback("k", 1)
-        assert lines.get(timeout=30) == "one"
+        assert lines.get(timeout=30).strip() == "one"
         assert process.poll() is None
 
     assert restarted < 2 + 2  # within 2 s, plus the 2 s grace of a child that waits
@@ -255,7 +234,7 @@ def test_run_stops_the_command_and_exits_5_when_a_received_secret_goes(
         process,
         lines,
     ):
-        assert lines.get(timeout=30) == "one"
+        assert lines.get(timeout=30).strip() == "one"
         getattr(sm, action)("k")
         assert process.wait(30) == 5
         assert process.stderr is not None

@@ -7,47 +7,22 @@ import json
 import queue
 import signal
 import subprocess
-import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 
 from strongroom import SecretsManager
 from tests.conftest import MASTER_KEY
-from tests.e2e.cli import invoke
+from tests.e2e.cli import invoke, spawned
 from tests.e2e.test_serve import _env
 
 
-@contextmanager
 def watching(
     store_url: str, *args: str
-) -> Iterator[tuple[subprocess.Popen[str], queue.Queue[str]]]:
+) -> AbstractContextManager[tuple[subprocess.Popen[str], queue.Queue[str]]]:
     """`strongroom watch ARGS` with its stdout lines on a queue."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "strongroom", "watch", *args],
-        env=_env(store_url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        yield process, lines
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(30)
+    return spawned(["watch", *args], _env(store_url))
 
 
 def test_watch_prints_each_change_as_it_commits_when_another_process_writes(
