@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from fastapi.testclient import TestClient
 from strongroom import SecretsManager
 from strongroom.http import create_app
 from tests.conftest import MASTER_KEY
+from tests.e2e.test_http_hardening import _serve
 from tests.e2e.test_serve import serving
 
 FEED = "/api/v1/secrets/changes"
@@ -240,6 +242,24 @@ def test_a_stream_keeps_to_the_tokens_namespace_when_the_token_is_bound(
     assert [(e["data"]["namespace"], e["data"]["name"]) for e in got] == [
         ("team-a", "mine")
     ]
+
+
+def test_a_stream_sends_heartbeat_comments_when_nothing_changes(
+    sm: SecretsManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("strongroom.http.feed.HEARTBEAT_SECONDS", 0.2)
+    token = sm.tokens.create(scopes=["secrets:read"]).token
+    with (
+        contextmanager(_serve)(sm) as base,
+        httpx.Client(base_url=base) as http,
+        _stream(http, token) as response,
+    ):
+        events = Events(response)
+        time.sleep(1.2)
+        response.close()
+
+    assert events.events == []
+    assert events.comments >= 1 + 3  # the opening comment, then one per 0.2 s
 
 
 def test_a_stream_ends_and_the_server_exits_at_once_when_sigtermed(
