@@ -110,7 +110,7 @@ def run(
 
         previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
         try:
-            child.start(injection.variables)
+            _started(child, injection, command[0])
             status = (
                 _supervise(sm, child, injection, options, stopping)
                 if watch
@@ -170,8 +170,18 @@ def _supervise(
                 _fail(f"{exc}: the command was stopped", _exit_code(exc))
             if fresh.variables != injection.variables:
                 child.stop()
-                child.start(fresh.variables)
+                _started(child, fresh, "the command")
             injection = fresh
+
+
+def _started(child: Child, injection: Injection, what: str) -> None:
+    """Start the command; a missing or unrunnable one exits as a shell's would."""
+    try:
+        child.start(injection.variables)
+    except FileNotFoundError:
+        _fail(f"{what}: command not found", 127)
+    except PermissionError:
+        _fail(f"{what}: permission denied", 126)
 
 
 def _checked(make: Any) -> Injection:

@@ -141,6 +141,19 @@ def test_run_refuses_before_running_anything_when_the_mapping_is_wrong(
     assert list(sm.audit(action="revealed")) == []
 
 
+def test_run_exits_127_when_the_command_does_not_exist(
+    store_url: str, sm: SecretsManager
+) -> None:
+    sm.create("k", "s3cret-value")
+
+    done = _run(store_url, "run", "--name", "k", "--", "no-such-command-here")
+
+    assert done.returncode == 127
+    assert "command not found" in done.stderr
+    assert "s3cret" not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_run_forwards_sigterm_and_returns_the_childs_status_when_signalled(
     store_url: str, sm: SecretsManager, tmp_path: Path
 ) -> None:
