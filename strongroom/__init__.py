@@ -22,6 +22,7 @@ from strongroom.domain.errors import (
     VersionConflictError,
     VersionNotFoundError,
 )
+from strongroom.domain.generation import Generate
 from strongroom.domain.results import (
     Action,
     AuditEntry,
@@ -66,6 +67,7 @@ __all__ = [
     "ConflictError",
     "DecryptionError",
     "FieldEncryption",
+    "Generate",
     "Injected",
     "Injection",
     "KeyAPI",

@@ -11,11 +11,13 @@ from typing import Any, Self, cast
 from strongroom import bootstrap
 from strongroom._store_errors import translate_store_errors
 from strongroom.domain import validation as check
+from strongroom.domain.generation import Generate
 from strongroom.domain.results import (
     Rotation,
     Secret,
 )
 from strongroom.domain.validation import Value
+from strongroom.generating import GeneratingFace
 from strongroom.infrastructure.master_key import MasterKeyProvider, as_provider
 from strongroom.infrastructure.repository import SecretRepository
 from strongroom.infrastructure.store import StrongroomApplication
@@ -39,7 +41,7 @@ __all__ = ["UNSET", "SecretsManager"]
 
 
 @translate_store_errors
-class SecretsManager(ReadingFace, TransferFace):
+class SecretsManager(ReadingFace, TransferFace, GeneratingFace):
     """Event-sourced secrets with per-secret crypto-shredding.
 
     Open with ``SecretsManager.open(...)`` and use as a context manager.
@@ -159,7 +161,7 @@ class SecretsManager(ReadingFace, TransferFace):
     def create(
         self,
         name: str,
-        value: Value,
+        value: Value | Generate,
         *,
         namespace: str | None = None,
         description: str | None = None,
@@ -215,7 +217,7 @@ class SecretsManager(ReadingFace, TransferFace):
     def put(
         self,
         name: str,
-        value: Value,
+        value: Value | Generate,
         *,
         namespace: str | None = None,
         description: str | None = UNSET,
@@ -250,7 +252,7 @@ class SecretsManager(ReadingFace, TransferFace):
         name: str,
         *,
         namespace: str | None = None,
-        value: Value = UNSET,
+        value: Value | Generate = UNSET,
         description: str | None = UNSET,
         token_type: str | None = UNSET,
         allowed_apps: Iterable[str] = UNSET,

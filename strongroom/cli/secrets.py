@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from strongroom import SecretsManager
+from strongroom import Generate, SecretsManager
 from strongroom.cli.base import (
     AsJson,
     Description,
@@ -21,6 +21,16 @@ from strongroom.cli.base import (
     _run,
     app,
 )
+from strongroom.cli.generate import (
+    ExcludeCharacters,
+    ExcludeLowercase,
+    ExcludeNumbers,
+    ExcludePunctuation,
+    ExcludeUppercase,
+    IncludeSpace,
+    Length,
+    generation,
+)
 from strongroom.cli.io import (
     _confirm,
     _print_json,
@@ -28,6 +38,7 @@ from strongroom.cli.io import (
     _show,
     _show_secret,
 )
+from strongroom.domain.validation import Value
 from strongroom.errors import (
     EXIT_NOT_FOUND,
     EXIT_USAGE,
@@ -42,8 +53,11 @@ def _write(
     *,
     json_value: bool,
     as_json: bool,
+    generated: Generate | None = None,
 ) -> None:
-    value = _read_value(as_json=json_value)
+    value: Value | Generate = (
+        _read_value(as_json=json_value) if generated is None else generated
+    )
     extra = {} if description is None else {"description": description}
     secret = _run(
         lambda sm: getattr(sm, verb)(name, value, namespace=namespace, **extra)
@@ -58,9 +72,42 @@ def put(
     description: Description = None,
     json_value: JsonValue = False,
     as_json: AsJson = False,
+    generate: Annotated[
+        bool,
+        typer.Option("--generate", help="Store a random value; it is never shown."),
+    ] = False,
+    length: Length = 32,
+    exclude_characters: ExcludeCharacters = "",
+    exclude_punctuation: ExcludePunctuation = False,
+    exclude_numbers: ExcludeNumbers = False,
+    exclude_lowercase: ExcludeLowercase = False,
+    exclude_uppercase: ExcludeUppercase = False,
+    include_space: IncludeSpace = False,
 ) -> None:
-    """Create a secret or add a new value version (value from stdin or a prompt)."""
-    _write("put", name, namespace, description, json_value=json_value, as_json=as_json)
+    """Create a secret or add a new value version (value from stdin or a prompt,
+    or generated with --generate and the options of `strongroom generate`)."""
+    generated = (
+        generation(
+            length,
+            exclude_characters,
+            exclude_punctuation=exclude_punctuation,
+            exclude_numbers=exclude_numbers,
+            exclude_lowercase=exclude_lowercase,
+            exclude_uppercase=exclude_uppercase,
+            include_space=include_space,
+        )
+        if generate
+        else None
+    )
+    _write(
+        "put",
+        name,
+        namespace,
+        description,
+        json_value=json_value,
+        as_json=as_json,
+        generated=generated,
+    )
 
 
 @app.command()

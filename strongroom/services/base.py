@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import secrets
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -10,12 +12,16 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from strongroom.domain import validation as check
+from strongroom.domain.generation import Generate
 from strongroom.domain.secret import SecretAggregate
 from strongroom.domain.stream import Tombstone
 from strongroom.domain.validation import Value
 from strongroom.infrastructure.recorders import KeyChange
 from strongroom.projections.runner import CatchUp
 from strongroom.projections.secrets import SecretsView
+
+SYSTEM_RANDOM = secrets.SystemRandom()
+"""What generated values are drawn with: the operating system's randomness."""
 
 MAX_WRITE_RETRIES = 50
 """How often a write that lost a race is tried again before VersionConflictError."""
@@ -151,3 +157,12 @@ UNSET: Any = _Unset()
 def given_fields(**fields: Any) -> dict[str, Any]:
     """The optional fields a caller passed (those left UNSET dropped)."""
     return {key: val for key, val in fields.items() if val is not UNSET}
+
+
+def given_value(value: Value | Generate) -> tuple[Value, Any]:
+    """The value to store, and what a request's fingerprint holds for it: for a
+    generated one its rules, so a retry answers the first call instead of
+    generating again."""
+    if isinstance(value, Generate):
+        return value.value(SYSTEM_RANDOM), {"generate": dataclasses.asdict(value)}
+    return value, value

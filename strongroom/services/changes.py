@@ -17,6 +17,7 @@ from strongroom.domain.errors import (
     describe,
 )
 from strongroom.domain.fields import metadata_changes, new_secret_fields
+from strongroom.domain.generation import Generate
 from strongroom.domain.reservations import RequestReceipt
 from strongroom.domain.results import Secret
 from strongroom.domain.secret import SecretAggregate
@@ -30,6 +31,7 @@ from strongroom.services.base import (
     Service,
     Store,
     given_fields,
+    given_value,
     now,
 )
 from strongroom.services.requests import Requests
@@ -49,7 +51,7 @@ class Changes(Service):
     def put(
         self,
         name: str,
-        value: Value,
+        value: Value | Generate,
         *,
         namespace: str | None = None,
         description: str | None = UNSET,
@@ -75,11 +77,17 @@ class Changes(Service):
         )
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
+        value, fingerprinted = given_value(value)
         fields = new_secret_fields(value, **given)
         changes = metadata_changes(given)
         who = self._who(actor)
         request = self._requests.request(
-            request_id, "put", namespace, name, fields, changes
+            request_id,
+            "put",
+            namespace,
+            name,
+            {**fields, "value": fingerprinted},
+            changes,
         )
         for _ in range(MAX_WRITE_RETRIES):
             try:
@@ -102,7 +110,7 @@ class Changes(Service):
         name: str,
         *,
         namespace: str | None = None,
-        value: Value = UNSET,
+        value: Value | Generate = UNSET,
         description: str | None = UNSET,
         token_type: str | None = UNSET,
         allowed_apps: Iterable[str] = UNSET,
@@ -119,7 +127,11 @@ class Changes(Service):
         """
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
-        new_value = None if value is UNSET else check.check_value(value)
+        fingerprinted = None
+        new_value = None
+        if value is not UNSET:
+            value, fingerprinted = given_value(value)
+            new_value = check.check_value(value)
         changes = metadata_changes(
             given_fields(
                 description=description,
@@ -134,7 +146,13 @@ class Changes(Service):
             check.check_version(expected_version)
         who = self._who(actor)
         request = self._requests.request(
-            request_id, "update", namespace, name, new_value, changes, expected_version
+            request_id,
+            "update",
+            namespace,
+            name,
+            fingerprinted,
+            changes,
+            expected_version,
         )
         return self.update_core(
             name, namespace, new_value, changes, expected_version, who, request

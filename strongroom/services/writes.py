@@ -20,6 +20,7 @@ from strongroom.domain.errors import (
     describe,
 )
 from strongroom.domain.fields import new_secret_fields, value_only
+from strongroom.domain.generation import Generate
 from strongroom.domain.reservations import NameReservation
 from strongroom.domain.results import Secret
 from strongroom.domain.secret import SecretAggregate
@@ -31,6 +32,7 @@ from strongroom.services.base import (
     RequestRecord,
     Service,
     Store,
+    given_value,
     now,
 )
 from strongroom.services.requests import Requests
@@ -48,7 +50,7 @@ class Writes(Service):
     def create(
         self,
         name: str,
-        value: Value,
+        value: Value | Generate,
         *,
         namespace: str | None = None,
         description: str | None = None,
@@ -67,6 +69,7 @@ class Writes(Service):
         """
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
+        value, fingerprinted = given_value(value)
         fields = new_secret_fields(
             value,
             description=description,
@@ -76,7 +79,9 @@ class Writes(Service):
             expires_at=expires_at,
             tags=tags,
         )
-        request = self._requests.request(request_id, "create", namespace, name, fields)
+        request = self._requests.request(
+            request_id, "create", namespace, name, {**fields, "value": fingerprinted}
+        )
         return self.create_answering(name, namespace, fields, self._who(actor), request)
 
     def create_answering(
