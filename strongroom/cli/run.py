@@ -9,12 +9,21 @@ import queue
 import signal
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 
-from strongroom import Action, Change, Injection, SecretsManager, StrongroomError
+from strongroom import (
+    Action,
+    Change,
+    ChangeWatch,
+    Injection,
+    SecretsManager,
+    StoreUnavailableError,
+    StrongroomError,
+)
 from strongroom.cli.base import _exit_code, _fail, _manager, app, state
 from strongroom.cli.io import _open_output
 from strongroom.cli.supervisor import FORWARDED, Child
@@ -39,6 +48,7 @@ Expand = Annotated[
 ]
 _ENDING = {Action.REVOKED: "was revoked", Action.DELETED: "was deleted"}
 _KEPT_BY_PRISTINE = ("PATH", "HOME")
+_REINJECT_TRIES = 5
 
 
 def _selection(
@@ -131,13 +141,7 @@ def _supervise(
 ) -> int:
     """Keep the command running on current values; its status when it ends."""
     changes: queue.Queue[Change] = queue.Queue()
-    with sm.watch(injection.position) as feed:
-
-        def follow() -> None:
-            for change in feed:
-                changes.put(change)
-
-        threading.Thread(target=follow, daemon=True).start()
+    with _Follower(sm, injection.position, changes):
         while True:
             status = child.poll()
             if status is not None:
@@ -164,7 +168,7 @@ def _supervise(
                 where = describe(change.name or str(change.secret_id), change.namespace)
                 _fail(f"secret {where} {ending}: the command was stopped", EXIT_GONE)
             try:
-                fresh = _inject(sm, options)
+                fresh = _reinject(sm, options)
             except StrongroomError as exc:
                 child.stop()
                 _fail(f"{exc}: the command was stopped", _exit_code(exc))
@@ -172,6 +176,55 @@ def _supervise(
                 child.stop()
                 _started(child, fresh, "the command")
             injection = fresh
+
+
+def _reinject(sm: SecretsManager, options: dict[str, Any]) -> Injection:
+    """The new values; a dropped connection is tried again a few times first
+    (the command keeps running meanwhile, on the values it has)."""
+    for attempt in range(_REINJECT_TRIES):
+        try:
+            return _inject(sm, options)
+        except StoreUnavailableError:
+            if attempt == _REINJECT_TRIES - 1:
+                raise
+            time.sleep(1.0)
+    raise AssertionError  # unreachable: the last attempt returns or raises
+
+
+class _Follower:
+    """Puts the log's changes on a queue from a thread; a failed watch (the
+    database went away) is opened again from where it got to."""
+
+    def __init__(
+        self, sm: SecretsManager, position: int, changes: queue.Queue[Change]
+    ) -> None:
+        self._sm = sm
+        self._position = position
+        self._changes = changes
+        self._done = threading.Event()
+        self._watch: ChangeWatch | None = None
+
+    def __enter__(self) -> _Follower:
+        threading.Thread(target=self._follow, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        if self._watch is not None:
+            self._watch.close()
+
+    def _follow(self) -> None:
+        while not self._done.is_set():
+            try:
+                with self._sm.watch(self._position) as watch:
+                    self._watch = watch
+                    if self._done.is_set():
+                        return
+                    for change in watch:
+                        self._position = change.position
+                        self._changes.put(change)
+            except Exception:  # noqa: BLE001 - it retries until run ends
+                self._done.wait(1.0)
 
 
 def _started(child: Child, injection: Injection, what: str) -> None:

@@ -25,7 +25,6 @@ from strongroom import (
     ChangePage,
     ChangeWatch,
     SecretsManager,
-    StrongroomError,
 )
 from strongroom.domain import validation as check
 from strongroom.http.auth import Read
@@ -114,7 +113,9 @@ class LogFollower:
                 with watch:
                     for _ in watch:
                         self._wake_all()
-            except StrongroomError:
+            except Exception:  # noqa: BLE001 - a follower must outlive any failure
+                if self._stopped or self._sm.closed:
+                    return  # the server stopped under the watch: nothing to say
                 # The database went away: the streams read again (and fail or
                 # go on) while this waits and follows once more.
                 self._wake_all()

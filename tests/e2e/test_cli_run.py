@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from strongroom import SecretsManager
@@ -299,3 +300,28 @@ def test_env_prints_the_mapping_in_each_format_when_asked(
     assert out.read_text() == 'PASSWORD="it\'s \\"quoted\\"\\nand long"\nUSER=app\n'
     assert oct(out.stat().st_mode & 0o777) == oct(0o600)
     os.remove(out)
+
+
+def test_run_keeps_watching_when_the_databases_connections_are_killed(
+    postgres_url: str,
+) -> None:
+    with SecretsManager.open(postgres_url, master_key=MASTER_KEY) as sm:
+        sm.create("k", "one")
+        with _watching(
+            postgres_url, "--name", "k", "--", PY, "-c", _PRINT_AND_WAIT
+        ) as (
+            process,
+            lines,
+        ):
+            assert lines.get(timeout=30).strip() == "one"
+            database = postgres_url.rsplit("/", 1)[1].split("?", maxsplit=1)[0]
+            with psycopg.connect(postgres_url, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (database,),
+                )
+            with SecretsManager.open(postgres_url, master_key=MASTER_KEY) as fresh:
+                fresh.update("k", value="two")
+            assert lines.get(timeout=30).strip() == "two"
+            assert process.poll() is None
