@@ -88,13 +88,12 @@ class Reveals(Service):
         (a bound token): such a caller must name an allowed app and env.
         """
         caller = self._caller(caller, app, env)
-        value, version, secret_id = self._open(name, namespace, version, caller)
+        value, version, found = self._open(name, namespace, version, caller)
         referenced: list[Reveal] = []
         if expand:
-            home = Address(check.check_namespace(namespace), check.check_name(name))
-            value = self._expanded(value, [home], caller, actor, referenced)
+            value = self._expanded_at(name, namespace, value, caller, actor, referenced)
         if self._store.audit_reads if audit is None else audit:
-            self._repo.save(self._revealed(secret_id, version, actor), *referenced)
+            self._repo.save(self._revealed(found.id, version, actor), *referenced)
         return value, version
 
     def reveal_many_with_versions(
@@ -180,22 +179,16 @@ class Reveals(Service):
     ) -> tuple[Value, SecretAggregate, list[Reveal]]:
         """A value with the secret it is from and the records of every read
         (references included), which the caller saves: other services' reveals."""
-        name = check.check_name(name)
-        namespace = check.check_namespace(namespace)
-        with self._repo.operation():
-            found = self._repo.lookup(name, namespace)
-            value, version = self._disclose(found, name, namespace, None, caller)
-        assert isinstance(found, SecretAggregate)
+        value, version, found = self._open(name, namespace, None, caller)
         records = [self._revealed(found.id, version, actor)]
         if expand:
-            home = Address(namespace, name)
-            value = self._expanded(value, [home], caller, actor, records)
+            value = self._expanded_at(name, namespace, value, caller, actor, records)
         return value, found, records
 
     def _open(
         self, name: str, namespace: str | None, version: int | None, caller: Caller
-    ) -> tuple[Value, int, UUID]:
-        """A value the caller may see: (value, its version, the secret's id)."""
+    ) -> tuple[Value, int, SecretAggregate]:
+        """A value the caller may see: (value, its version, the secret)."""
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
         if version is not None:
@@ -203,8 +196,8 @@ class Reveals(Service):
         with self._repo.operation():
             found = self._repo.lookup(name, namespace)
             value, version = self._disclose(found, name, namespace, version, caller)
-        assert found is not None
-        return value, version, found.id
+        assert isinstance(found, SecretAggregate)
+        return value, version, found
 
     def _disclose(
         self,
@@ -236,6 +229,21 @@ class Reveals(Service):
         if not isinstance(history, SecretAggregate):
             raise SecretDeletedError(f"secret {describe(name, namespace)} was deleted")
         return self._repo.value_at(history, version), version
+
+    def _expanded_at(
+        self,
+        name: str,
+        namespace: str | None,
+        value: Value,
+        caller: Caller,
+        actor: str | None,
+        records: list[Reveal],
+    ) -> Value:
+        """The value of the secret at an address, its references resolved."""
+        home = Address(check.check_namespace(namespace), check.check_name(name))
+        # One key-ring scope for every secret read: each key is unwrapped once.
+        with self._repo.operation():
+            return self._expanded(value, [home], caller, actor, records)
 
     def _expanded(
         self,
