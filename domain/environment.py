@@ -62,12 +62,14 @@ def check_variable(variable: str) -> str:
 
 
 def assign(
-    wanted: Iterable[tuple[Wanted, str | None]], prefixes: Iterable[str] = ()
-) -> dict[str, tuple[Wanted, str | None]]:
-    """Variable -> (what, namespace); a collision or a bad name raises first."""
+    wanted: Iterable[Wanted],
+    prefixes: Iterable[str] = (),
+    namespace: str | None = None,
+) -> dict[str, Wanted]:
+    """Variable -> what it holds; a collision or a bad name raises first."""
     prefixes = list(prefixes)
-    assigned: dict[str, tuple[Wanted, str | None]] = {}
-    for item, namespace in wanted:
+    assigned: dict[str, Wanted] = {}
+    for item in wanted:
         variable = item.variable or variable_for(item.name, prefixes)
         try:
             check_variable(variable)
@@ -76,14 +78,13 @@ def assign(
             msg = f"secret {where} would be the variable {variable!r}, not a valid name"
             raise ValidationError(msg) from None
         if variable in assigned:
-            other, other_ns = assigned[variable]
             msg = (
-                f"secrets {describe(other.name, other_ns)} and "
+                f"secrets {describe(assigned[variable].name, namespace)} and "
                 f"{describe(item.name, namespace)} both map to {variable}: "
                 "name one with --name NAME=VAR"
             )
             raise ValidationError(msg)
-        assigned[variable] = (item, namespace)
+        assigned[variable] = item
     return assigned
 
 

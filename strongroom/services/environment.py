@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from strongroom.domain import validation as check
-from strongroom.domain.access import Caller
 from strongroom.domain.environment import Wanted, as_text, assign, parse_spec
 from strongroom.domain.errors import describe
 from strongroom.domain.reads import Reveal
@@ -42,7 +41,7 @@ class Environments(Service):
         namespace = check.check_namespace(namespace)
         prefixes = [check.check_label(p, "prefix") for p in prefixes]
         wanted = [parse_spec(check.check_label(n, "name")) for n in names]
-        caller = Caller(app=app, env=env, strict=self._store.strict_access)
+        caller = self._reveals.caller(None, app, env)
         actor = self._who(actor)
         position = self._store.log.max_notification_id() or 0
         named = {w.name for w in wanted}
@@ -52,11 +51,11 @@ class Environments(Service):
                 for name in self._listed(namespace, prefixes or [""])
                 if name not in named
             ]
-        assigned = assign(((w, namespace) for w in wanted), prefixes)
+        assigned = assign(wanted, prefixes, namespace)
         variables: dict[str, str] = {}
         sources: list[Injected] = []
         records: list[Reveal] = []
-        for variable, (item, _) in sorted(assigned.items()):
+        for variable, item in sorted(assigned.items()):
             value, secret, read = self._reveals.traced(
                 item.name, namespace, caller=caller, actor=actor, expand=expand
             )

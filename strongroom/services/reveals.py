@@ -87,7 +87,7 @@ class Reveals(Service):
         ``caller`` replaces ``app`` and ``env`` for adapters that know who asks
         (a bound token): such a caller must name an allowed app and env.
         """
-        caller = self._caller(caller, app, env)
+        caller = self.caller(caller, app, env)
         value, version, found = self._open(name, namespace, version, caller)
         referenced: list[Reveal] = []
         if expand:
@@ -112,7 +112,7 @@ class Reveals(Service):
         Audited, the reveals are recorded in one transaction, before any value is
         returned.
         """
-        caller = self._caller(caller, app, env)
+        caller = self.caller(caller, app, env)
         namespace = check.check_namespace(namespace)
         wanted = check.check_names(names)
         results: dict[str, tuple[Value, int] | StrongroomError] = {}
@@ -158,9 +158,8 @@ class Reveals(Service):
             for name, result in found.items()
         }
 
-    def _caller(
-        self, caller: Caller | None, app: str | None, env: str | None
-    ) -> Caller:
+    def caller(self, caller: Caller | None, app: str | None, env: str | None) -> Caller:
+        """Who a reveal is for: ``caller``, or one made of ``app`` and ``env``."""
         if caller is None:
             return Caller(app=app, env=env, strict=self._store.strict_access)
         if (app, env) != (None, None):

@@ -73,16 +73,16 @@ def test_assign_refuses_naming_both_secrets_when_two_map_to_one_variable() -> No
     with pytest.raises(
         ValidationError, match=r"'db-password'.*'db/password'.*DB_PASSWORD"
     ):
-        assign([(Wanted("db-password"), None), (Wanted("db/password"), None)])
+        assign([Wanted("db-password"), Wanted("db/password")])
 
 
 def test_assign_refuses_when_a_default_variable_is_not_an_identifier() -> None:
     with pytest.raises(ValidationError, match="'1password'"):
-        assign([(Wanted("1password"), None)])
+        assign([Wanted("1password")])
 
 
 def test_assign_keeps_explicit_variables_when_they_differ() -> None:
-    got = assign([(Wanted("a", None, "X"), "ns"), (Wanted("b", None, "Y"), "ns")])
+    got = assign([Wanted("a", None, "X"), Wanted("b", None, "Y")], namespace="ns")
 
     assert sorted(got) == ["X", "Y"]
 
