@@ -30,10 +30,8 @@ from strongroom.domain.errors import ValidationError
 from strongroom.http.app import create_app
 from strongroom.http.errors import access_log
 from strongroom.http.feed import end_streams
-from strongroom.http.middleware import PREFIX
 from strongroom.manager import SecretsManager
 
-FEED_PATHS = frozenset({PREFIX + "/changes", PREFIX + "/changes/"})
 GRACE_SECONDS = 30
 """How long a stopping server waits for requests in flight."""
 ACCESS_LOG_ENV = "STRONGROOM_HTTP_ACCESS_LOG"
@@ -50,13 +48,11 @@ class NoDelayH11Protocol(H11Protocol):
     """
 
     def shutdown(self) -> None:
-        """Let requests in flight finish; tell an endless stream its client left."""
-        cycle = self.cycle
-        if cycle is not None and not cycle.response_complete and _endless(cycle.scope):
-            # The stream never completes by itself: without this, a stopping
-            # server would wait out its whole grace for each open feed. Ended,
-            # it completes its response, and the connection closes after it.
-            end_streams()
+        """Let requests in flight finish, and end this process's change streams."""
+        # A stream never completes by itself: without this, a stopping server
+        # would wait out its whole grace for each open feed. Ended, a stream
+        # completes its response, and its connection closes after it.
+        end_streams()
         super().shutdown()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -66,14 +62,6 @@ class NoDelayH11Protocol(H11Protocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
-
-
-def _endless(scope: Any) -> bool:
-    return bool(
-        scope.get("method") == "GET"
-        and scope.get("path") in FEED_PATHS
-        and b"wait=false" not in scope.get("query_string", b"")
-    )
 
 
 def configure_access_log(*, enabled: bool) -> None:
