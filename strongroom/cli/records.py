@@ -9,13 +9,11 @@ from typing import Annotated
 
 import typer
 
-from strongroom import Change, StrongroomError
+from strongroom import Change
 from strongroom.cli.base import (
     AsJson,
     Name,
     Namespace,
-    _exit_code,
-    _fail,
     _manager,
     _moment,
     _parse_moment,
@@ -160,21 +158,21 @@ def watch(
     Each line starts with the change's log position: pass the last one to
     --after to resume.
     """
-    with _manager() as sm:
+    # Store errors exit through _manager's table; SIGTERM ends the watch as
+    # Ctrl-C does: closed, exit 0.
+    with (
+        _manager() as sm,
+        sm.watch(after, namespace=namespace, prefix=prefix) as changes,
+    ):
+        previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
-            with sm.watch(after, namespace=namespace, prefix=prefix) as changes:
-                # SIGTERM ends the watch as Ctrl-C does: closed, exit 0.
-                previous = signal.signal(signal.SIGTERM, _interrupt)
-                try:
-                    for change in changes:
-                        sys.stdout.write(_change_line(change, as_json=as_json))
-                        sys.stdout.flush()
-                except KeyboardInterrupt:
-                    pass
-                finally:
-                    signal.signal(signal.SIGTERM, previous)
-        except StrongroomError as exc:
-            _fail(str(exc), _exit_code(exc))
+            for change in changes:
+                sys.stdout.write(_change_line(change, as_json=as_json))
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _interrupt(signum: int, frame: object) -> None:

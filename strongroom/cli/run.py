@@ -109,7 +109,7 @@ def run(
         else dict(os.environ)
     )
     with _manager() as sm:
-        injection = _checked(lambda: _inject(sm, options))
+        injection = _inject(sm, options)  # errors exit through _manager's table
         child = Child(command, base, grace=grace, mask=mask)
         stopping = threading.Event()
 
@@ -237,14 +237,6 @@ def _started(child: Child, injection: Injection, what: str) -> None:
         _fail(f"{what}: permission denied", 126)
 
 
-def _checked(make: Any) -> Injection:
-    try:
-        found: Injection = make()
-    except StrongroomError as exc:
-        _fail(str(exc), _exit_code(exc))
-    return found
-
-
 @app.command("env")
 def env_command(
     namespace: Ns = None,
@@ -270,7 +262,7 @@ def env_command(
     if output is None and sys.stdout.isatty():
         sys.stderr.write("strongroom: printing secret values to the terminal\n")
     with _manager() as sm:
-        injection = _checked(lambda: _inject(sm, options))
+        injection = _inject(sm, options)  # errors exit through _manager's table
     with _open_output(output) as out:
         out.write(formats[output_format](injection.variables))
 
