@@ -18,7 +18,6 @@ import typer
 from strongroom import (
     Action,
     Change,
-    ChangeWatch,
     Injection,
     SecretsManager,
     StoreUnavailableError,
@@ -29,6 +28,7 @@ from strongroom.cli.io import _open_output
 from strongroom.cli.supervisor import FORWARDED, Child
 from strongroom.domain.errors import describe
 from strongroom.errors import EXIT_GONE
+from strongroom.services.feed import Follower
 
 Prefixes = Annotated[
     list[str] | None,
@@ -141,7 +141,7 @@ def _supervise(
 ) -> int:
     """Keep the command running on current values; its status when it ends."""
     changes: queue.Queue[Change] = queue.Queue()
-    with _Follower(sm, injection.position, changes):
+    with Follower(sm.watch, changes.put, after=injection.position):
         while True:
             status = child.poll()
             if status is not None:
@@ -189,42 +189,6 @@ def _reinject(sm: SecretsManager, options: dict[str, Any]) -> Injection:
                 raise
             time.sleep(1.0)
     raise AssertionError  # unreachable: the last attempt returns or raises
-
-
-class _Follower:
-    """Puts the log's changes on a queue from a thread; a failed watch (the
-    database went away) is opened again from where it got to."""
-
-    def __init__(
-        self, sm: SecretsManager, position: int, changes: queue.Queue[Change]
-    ) -> None:
-        self._sm = sm
-        self._position = position
-        self._changes = changes
-        self._done = threading.Event()
-        self._watch: ChangeWatch | None = None
-
-    def __enter__(self) -> _Follower:
-        threading.Thread(target=self._follow, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        if self._watch is not None:
-            self._watch.close()
-
-    def _follow(self) -> None:
-        while not self._done.is_set():
-            try:
-                with self._sm.watch(self._position) as watch:
-                    self._watch = watch
-                    if self._done.is_set():
-                        return
-                    for change in watch:
-                        self._position = change.position
-                        self._changes.put(change)
-            except Exception:  # noqa: BLE001 - it retries until run ends
-                self._done.wait(1.0)
 
 
 def _started(child: Child, injection: Injection, what: str) -> None:

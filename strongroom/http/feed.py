@@ -23,7 +23,6 @@ from starlette.concurrency import run_in_threadpool
 from strongroom import (
     Change,
     ChangePage,
-    ChangeWatch,
     SecretsManager,
 )
 from strongroom.domain import validation as check
@@ -32,6 +31,7 @@ from strongroom.http.middleware import PREFIX
 from strongroom.http.params import ERRORS, LabelQuery, NamespaceQuery
 from strongroom.http.schemas import ChangeOut, ChangePageOut
 from strongroom.http.views import answer
+from strongroom.services.feed import Follower
 
 router = APIRouter()
 
@@ -55,15 +55,14 @@ def change_out(change: Change) -> ChangeOut:
 
 
 class LogFollower:
-    """Wakes the streams of one server process when a change commits."""
+    """Wakes the streams of one server process when a change commits: one
+    ``Follower`` (one listening connection) however many streams are open."""
 
     def __init__(self, sm: SecretsManager) -> None:
         self._sm = sm
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._watch: ChangeWatch | None = None
-        self._stopped = False
+        self._follower: Follower | None = None
         self.ending = False
         """Set when the server stops: open streams end their responses."""
         _FOLLOWERS.add(self)
@@ -77,16 +76,24 @@ class LogFollower:
         """Set ``event`` (on the running loop) at each commit until unsubscribed."""
         with self._lock:
             self._waiters.add((asyncio.get_running_loop(), event))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._follow, name="strongroom-feed", daemon=True
-                )
-                self._thread.start()
+            if self._follower is None:
+                self._follower = Follower(
+                    self._sm.watch,
+                    lambda _: self._wake_all(),
+                    failed=self._failed,
+                ).start()
 
     def unsubscribe(self, event: asyncio.Event) -> None:
         """Stop waking ``event``."""
         with self._lock:
             self._waiters = {w for w in self._waiters if w[1] is not event}
+
+    def close(self) -> None:
+        """Stop following (the server is stopping)."""
+        with self._lock:
+            follower = self._follower
+        if follower is not None:
+            follower.close()
 
     def _wake_all(self) -> None:
         with self._lock:
@@ -95,31 +102,13 @@ class LogFollower:
             with contextlib.suppress(RuntimeError):  # its loop has closed
                 loop.call_soon_threadsafe(event.set)
 
-    def close(self) -> None:
-        """Stop following (the server is stopping)."""
-        with self._lock:
-            self._stopped = True
-            watch = self._watch
-        if watch is not None:
-            watch.close()
-
-    def _follow(self) -> None:
-        while not self._stopped and not self._sm.closed:
-            try:
-                with self._lock:
-                    if self._stopped:
-                        return
-                    self._watch = watch = self._sm.watch()
-                with watch:
-                    for _ in watch:
-                        self._wake_all()
-            except Exception:  # noqa: BLE001 - a follower must outlive any failure
-                if self._stopped or self._sm.closed:
-                    return  # the server stopped under the watch: nothing to say
-                # The database went away: the streams read again (and fail or
-                # go on) while this waits and follows once more.
-                self._wake_all()
-                threading.Event().wait(1.0)
+    def _failed(self, _: BaseException) -> bool:
+        if self._sm.closed:
+            return False  # the server stopped under the watch: nothing to say
+        # The database went away: the streams read again (and fail or go on)
+        # while the follower waits and follows once more.
+        self._wake_all()
+        return True
 
 
 _FOLLOWERS: weakref.WeakSet[LogFollower] = weakref.WeakSet()

@@ -169,3 +169,67 @@ class ChangeWatch(Iterator[Change]):
     def _release(self) -> None:
         with self._waiting:
             self._signal.close()
+
+
+class Follower:
+    """Follows the log on a thread of its own until closed, handing each change
+    to ``deliver``; a watch that fails (the database went away) is opened again
+    from where it got to, a second later, for as long as ``failed(error)`` says
+    to go on. What ``strongroom run --watch`` and the HTTP feed both need."""
+
+    RETRY_SECONDS = 1.0
+
+    def __init__(
+        self,
+        watch: Callable[[int | None], ChangeWatch],
+        deliver: Callable[[Change], None],
+        *,
+        after: int | None = None,
+        failed: Callable[[BaseException], bool] = lambda _: True,
+    ) -> None:
+        self._watch = watch
+        self._deliver = deliver
+        self._position = after
+        self._failed = failed
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._current: ChangeWatch | None = None
+        self._thread = threading.Thread(
+            target=self._follow, name="strongroom-follower", daemon=True
+        )
+
+    def start(self) -> Self:
+        """Start following (once)."""
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop following: the current watch is closed from here."""
+        with self._lock:
+            self._done.set()
+            current = self._current
+        if current is not None:
+            current.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _follow(self) -> None:
+        while not self._done.is_set():
+            try:
+                with self._lock:
+                    if self._done.is_set():
+                        return
+                    self._current = watch = self._watch(self._position)
+                with watch:
+                    self._position = watch.position
+                    for change in watch:
+                        self._position = change.position
+                        self._deliver(change)
+            except Exception as exc:  # noqa: BLE001 - it outlives any failure
+                if self._done.is_set() or not self._failed(exc):
+                    return
+                self._done.wait(self.RETRY_SECONDS)
