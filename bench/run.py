@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from keys_lifecycle import eventsourcing_env, lines, scratch_store
 
 from strongroom import SecretsManager
-from strongroom.projections.secrets import encode_cursor
+from strongroom.projections.rows import encode_cursor
 
 KEY = os.urandom(32)
 VALUE = "value-0123456789abcdef"

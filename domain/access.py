@@ -14,6 +14,7 @@ from strongroom.domain import validation as check
 from strongroom.domain.errors import (
     AccessDeniedError,
     SecretExpiredError,
+    SecretPendingDeletionError,
     SecretRevokedError,
     describe,
 )
@@ -50,6 +51,9 @@ def check_reveal(
     if caller.namespace is not None and namespace != caller.namespace:
         # Reached through a reference: a bound caller reads nothing outside.
         raise AccessDeniedError(f"this caller may not read secret {where}")
+    if status is Status.PENDING_DELETION:
+        msg = f"secret {where} is scheduled for deletion; restore it to reveal it"
+        raise SecretPendingDeletionError(msg)
     if status is Status.REVOKED:
         raise SecretRevokedError(f"secret {where} is revoked")
     if expired:

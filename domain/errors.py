@@ -46,6 +46,16 @@ class SecretDeletedError(StrongroomError):
     """The secret was deleted: its values are crypto-shredded."""
 
 
+class SecretPendingDeletionError(SecretDeletedError):
+    """The secret is scheduled for deletion: nothing is revealed or written until
+    it is restored (``restore``) or purged."""
+
+
+class RotationFailedError(StrongroomError):
+    """A rotation step failed: the current version is untouched; rotate again to
+    resume from the step that failed."""
+
+
 class KeyDeletedError(SecretDeletedError):
     """The aggregate key id was deleted: its key is shredded and never re-issued."""
 

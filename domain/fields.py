@@ -16,6 +16,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "envs": lambda v: check.check_labels(v, "envs"),
     "expires_at": lambda v: check.check_moment(v, "expiry"),
     "tags": check.check_tags,
+    "rotation_interval": check.check_rotation_interval,  # kept as seconds
 }
 _DEFAULTS: dict[str, Any] = {
     "description": None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -15,6 +15,7 @@ class Status(StrEnum):
 
     ACTIVE = "active"
     REVOKED = "revoked"
+    PENDING_DELETION = "pending_deletion"
     DELETED = "deleted"
 
 
@@ -25,6 +26,7 @@ class Cause(StrEnum):
     UPDATED = "updated"
     PATCHED = "patched"
     ROLLED_BACK = "rolled_back"
+    ROTATED = "rotated"  # a rotation's pending version
 
 
 class Action(StrEnum):
@@ -39,6 +41,15 @@ class Action(StrEnum):
     REINSTATED = "reinstated"
     DELETED = "deleted"
     REVEALED = "revealed"
+    DELETION_SCHEDULED = "deletion_scheduled"
+    RESTORED = "restored"
+    LABELLED = "labelled"
+    UNLABELLED = "unlabelled"
+    PROMOTED = "promoted"
+    ROTATION_STARTED = "rotation_started"
+    ROTATION_STEP = "rotation_step"
+    ROTATION_FAILED = "rotation_failed"
+    ROTATED = "rotated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +72,31 @@ class Secret:
     updated_at: datetime
     updated_by: str | None
     is_expired: bool
+    deletion_date: datetime | None = None
+    rotation_interval: timedelta | None = None
+    last_rotated_at: datetime | None = None
+    next_rotation_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SecretVersion:
-    """One value version of a secret."""
+    """One value version of a secret, with the stages (labels) on it."""
 
     version: int
     created_at: datetime
     created_by: str | None
     cause: Cause
     source_version: int | None = None
+    stages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    """Which secret: its id and address."""
+
+    id: UUID
+    name: str
+    namespace: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +110,8 @@ class SecretStats:
     expiring_soon: int
     deleted: int
     by_namespace: dict[str, int] = field(default_factory=dict)
+    pending_deletion: int = 0
+    rotation_due: int = 0
 
 
 @dataclass(frozen=True, slots=True)

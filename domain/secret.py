@@ -10,19 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from strongroom.domain.errors import (
-    SecretDeletedError,
-    ValidationError,
-    VersionNotFoundError,
-    describe,
-)
+from strongroom.domain import secret_events as events
+from strongroom.domain.errors import ValidationError
 from strongroom.domain.fields import comparable, stored_form
-from strongroom.domain.results import Action, Cause, Secret, SecretVersion, Status
+from strongroom.domain.results import Action, Cause, Status
+from strongroom.domain.secret_state import SecretState
 from strongroom.domain.validation import Value
 
 METADATA_FIELDS = (
@@ -32,21 +29,16 @@ METADATA_FIELDS = (
     "envs",
     "expires_at",
     "tags",
+    "rotation_interval",
 )
 
 
-class SecretAggregate(Aggregate):
+class SecretAggregate(SecretState, Aggregate):
     """A secret: its current value, value versions, metadata and status."""
 
     TOPIC = "strongroom:Secret"
 
-    class Event(Aggregate.Event):
-        """Base class of Secret events."""
-
-        AUDIT_FIELDS: ClassVar[tuple[str, ...]] = ("timestamp", "actor")
-        SHREDDABLE: ClassVar[bool] = True
-        ACTION: ClassVar[Action]
-        actor: str | None
+    Event = events.SecretEvent
 
     class Created(Event, Aggregate.Created):
         """The secret was created with its first value (value version 1)."""
@@ -99,6 +91,18 @@ class SecretAggregate(Aggregate):
         TOPIC = "strongroom:Secret.Reinstated.v1"
         ACTION = Action.REINSTATED
 
+    # The lifecycle's events are defined with their state changes in
+    # ``secret_events``; nested here so the aggregate names every event it has.
+    DeletionScheduled = events.DeletionScheduled
+    DeletionCancelled = events.DeletionCancelled
+    Labelled = events.Labelled
+    Unlabelled = events.Unlabelled
+    Promoted = events.Promoted
+    RotationStarted = events.RotationStarted
+    RotationStepPassed = events.RotationStepPassed
+    RotationFailed = events.RotationFailed
+    Rotated = events.Rotated
+
     class Deleted(Event):
         """The tombstone: the secret's data key is destroyed with this event.
 
@@ -145,6 +149,13 @@ class SecretAggregate(Aggregate):
         self.value_log = {1: (1, self.created_on, actor, Cause.CREATED, None)}
         # False when loaded from its head: value_log then lacks older versions.
         self.history_complete = True
+        self.latest_version = 1  # value_version is current's; this the highest
+        self.labels: dict[str, int] = {}  # every stage but current -> its version
+        self.restore_status: Status | None = None
+        self.deletion_date: datetime | None = None
+        self.rotation_interval: int | None = None  # seconds
+        self.last_rotated_at: datetime | None = None
+        self.rotation_step: str | None = None  # the last step a rotation passed
 
     def __repr__(self) -> str:
         # The default repr lists every attribute, the value included.
@@ -199,10 +210,10 @@ class SecretAggregate(Aggregate):
         source_version: int | None = None,
     ) -> None:
         """Record a new value version."""
-        self._check_live()
+        self.check_writable()
         self._value_changed(
             value=value,
-            value_version=self.value_version + 1,
+            value_version=self.latest_version + 1,
             cause=str(cause),
             source_version=source_version,
             actor=actor,
@@ -226,7 +237,7 @@ class SecretAggregate(Aggregate):
         self, changes: Mapping[str, Any], *, at: datetime, actor: str | None
     ) -> bool:
         """Change the given metadata fields; False (and no event) if none differ."""
-        self._check_live()
+        self.check_writable()
         unknown = set(changes) - set(METADATA_FIELDS)
         if unknown:
             msg = f"unknown metadata fields: {', '.join(sorted(unknown))}"
@@ -243,7 +254,7 @@ class SecretAggregate(Aggregate):
 
     def revoke(self, *, at: datetime, actor: str | None) -> bool:
         """Revoke the secret; False if it already is."""
-        self._check_live()
+        self.check_writable()
         if self.status is Status.REVOKED:
             return False
         self._revoked(actor=actor, timestamp=at)
@@ -251,7 +262,7 @@ class SecretAggregate(Aggregate):
 
     def reinstate(self, *, at: datetime, actor: str | None) -> bool:
         """Reinstate a revoked secret; False if it is not revoked."""
-        self._check_live()
+        self.check_writable()
         if self.status is not Status.REVOKED:
             return False
         self._reinstated(actor=actor, timestamp=at)
@@ -259,7 +270,7 @@ class SecretAggregate(Aggregate):
 
     def delete(self, *, at: datetime, actor: str | None) -> None:
         """Record the tombstone (the caller destroys the data key with it)."""
-        self._check_live()
+        self.check_live()
         self._deleted(
             name=self.name,
             namespace=self.namespace,
@@ -269,72 +280,6 @@ class SecretAggregate(Aggregate):
             actor=actor,
             timestamp=at,
         )
-
-    # ------------------------------------------------------------------- queries
-
-    def position_of(self, value_version: int) -> int:
-        """Stream position of the event that set ``value_version``."""
-        self._check_history()
-        try:
-            return self.value_log[value_version][0]
-        except KeyError:
-            msg = f"secret {describe(self.name, self.namespace)} has no version {value_version}"
-            raise VersionNotFoundError(msg) from None
-
-    def versions(self) -> list[SecretVersion]:
-        """Every value version, newest first."""
-        self._check_history()
-        return [
-            SecretVersion(
-                version=number,
-                created_at=at,
-                created_by=by,
-                cause=cause,
-                source_version=source,
-            )
-            for number, (_, at, by, cause, source) in sorted(
-                self.value_log.items(), reverse=True
-            )
-        ]
-
-    def info(self, now: datetime) -> Secret:
-        """The secret's metadata as the public API shows it."""
-        return Secret(
-            id=self.id,
-            name=self.name,
-            namespace=self.namespace,
-            version=self.value_version,
-            description=self.description,
-            token_type=self.token_type,
-            allowed_apps=self.allowed_apps,
-            envs=self.envs,
-            expires_at=self.expires_at,
-            tags=dict(self.tags),
-            status=self.status,
-            created_at=self.created_on,
-            created_by=self.created_by,
-            updated_at=self.modified_on,
-            updated_by=self.updated_by,
-            is_expired=self.is_expired(now),
-        )
-
-    def is_expired(self, now: datetime) -> bool:
-        """True once ``expires_at`` has passed (deleted secrets never expire)."""
-        return (
-            self.status is not Status.DELETED
-            and self.expires_at is not None
-            and self.expires_at <= now
-        )
-
-    def _check_history(self) -> None:
-        if not self.history_complete:
-            msg = "this secret was loaded from its head; replay its stream for versions"
-            raise RuntimeError(msg)
-
-    def _check_live(self) -> None:
-        if self.status is Status.DELETED:
-            msg = f"secret {describe(self.name, self.namespace)} was deleted"
-            raise SecretDeletedError(msg)
 
     # ----------------------------------------------------- event application
 
@@ -348,16 +293,16 @@ class SecretAggregate(Aggregate):
         actor: str | None,
         timestamp: datetime,
     ) -> None:
-        self.value = value
-        self.value_version = value_version
-        self.updated_by = actor
-        self.value_log[value_version] = (
-            self.version + 1,
+        self.log_version(
+            value_version,
             timestamp,
             actor,
             Cause(cause),
             source_version,
+            position=self.version + 1,
         )
+        self.make_current(value, value_version)
+        self.updated_by = actor
 
     @event(MetadataChanged)
     def _metadata_changed(

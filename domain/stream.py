@@ -20,6 +20,8 @@ from strongroom.domain.errors import (
 )
 from strongroom.domain.results import Action, Secret, Status
 from strongroom.domain.secret import SecretAggregate
+from strongroom.domain.secret_events import LIFECYCLE_EVENTS
+from strongroom.domain.stages import PREVIOUS
 
 
 @dataclass(frozen=True)
@@ -96,12 +98,27 @@ class Head(Snapshot):
                 "created_on": secret.created_on,
                 "created_by": secret.created_by,
                 "updated_by": secret.updated_by,
+                "latest_version": secret.latest_version,
+                "labels": dict(secret.labels),
+                "restore_status": (
+                    None if secret.restore_status is None else str(secret.restore_status)
+                ),
+                "deletion_date": secret.deletion_date,
+                "rotation_interval": secret.rotation_interval,
+                "last_rotated_at": secret.last_rotated_at,
+                "rotation_step": secret.rotation_step,
             },
         )
 
     def mutate(self, _: None) -> SecretAggregate:  # type: ignore[override]
         """The secret this head records, without its per-version log."""
-        state = dict(self.state)
+        state = {**_HEAD_DEFAULTS, **self.state}
+        # Heads saved before stages existed: history was linear then.
+        version = state["value_version"]
+        state.setdefault("latest_version", version)
+        if state["labels"] is None:
+            state["labels"] = {PREVIOUS: version - 1} if version > 1 else {}
+        restore = state.pop("restore_status")
         secret = object.__new__(SecretAggregate)
         vars(secret).update(
             _id=self.originator_id,
@@ -112,11 +129,22 @@ class Head(Snapshot):
             allowed_apps=tuple(state.pop("allowed_apps")),
             envs=tuple(state.pop("envs")),
             status=Status(state.pop("status")),
+            restore_status=None if restore is None else Status(restore),
             value_log={},
             history_complete=False,
             **state,
         )
         return secret
+
+
+_HEAD_DEFAULTS: dict[str, Any] = {
+    "labels": None,
+    "restore_status": None,
+    "deletion_date": None,
+    "rotation_interval": None,
+    "last_rotated_at": None,
+    "rotation_step": None,
+}
 
 
 def action_of(event: object) -> Action:
@@ -152,6 +180,7 @@ TOPIC_CLASSES: dict[str, type[SecretAggregate.Event]] = {
         SecretAggregate.MetadataChanged,
         SecretAggregate.Revoked,
         SecretAggregate.Reinstated,
+        *LIFECYCLE_EVENTS,
         SecretAggregate.Deleted,
     )
 }

@@ -321,11 +321,43 @@ def parse_moment(text: object, what: str) -> datetime:
     return checked
 
 
-def check_duration(value: object, what: str) -> timedelta:
-    """A non-negative timedelta of at most 100 years."""
-    if not isinstance(value, timedelta) or not timedelta(0) <= value <= MAX_DURATION:
-        raise _fail(what, "expected a non-negative timedelta of at most 100 years")
+def check_duration(
+    value: object,
+    what: str,
+    *,
+    minimum: timedelta = timedelta(0),
+    maximum: timedelta = MAX_DURATION,
+    rule: str = "expected a non-negative timedelta of at most 100 years",
+) -> timedelta:
+    """A timedelta from ``minimum`` to ``maximum`` (default: up to 100 years)."""
+    if not isinstance(value, timedelta) or not minimum <= value <= maximum:
+        raise _fail(what, rule)
     return value
+
+
+def check_recovery_window(window: object) -> timedelta:
+    """A deletion's recovery window: 7 to 30 days, as AWS Secrets Manager's."""
+    return check_duration(
+        window,
+        "recovery window",
+        minimum=timedelta(days=7),
+        maximum=timedelta(days=30),
+        rule="expected a timedelta from 7 to 30 days",
+    )
+
+
+def check_rotation_interval(interval: object) -> int | None:
+    """A rotation interval (1 hour to 1,000 days) as whole seconds, or None."""
+    if interval is None:
+        return None
+    checked = check_duration(
+        interval,
+        "rotation interval",
+        minimum=timedelta(hours=1),
+        maximum=timedelta(days=1000),
+        rule="expected a timedelta from 1 hour to 1000 days",
+    )
+    return int(checked.total_seconds())
 
 
 _DURATION = re.compile(r"([0-9]{1,12})([smhdwy])")

@@ -43,7 +43,7 @@ SHREDDABLE = b"S"
 KEPT = b"K"
 HEAD = b"H"
 # The head's datetime fields, stored as ISO 8601 strings.
-_HEAD_MOMENTS = ("created_on", "expires_at")
+_HEAD_MOMENTS = ("created_on", "expires_at", "deletion_date", "last_rotated_at")
 _LEN = 4
 
 
@@ -195,8 +195,10 @@ class ShreddingMapper(Mapper[UUID]):
             data_key.open(state[1:], _aad(aggregate_id, version, Head.TOPIC))
         )
         for name in _HEAD_MOMENTS:
-            moment = doc[name]
-            doc[name] = None if moment is None else datetime.fromisoformat(moment)
+            # Heads saved before a moment existed lack it: Head fills in defaults.
+            moment = doc.get(name)
+            if moment is not None:
+                doc[name] = datetime.fromisoformat(moment)
         return Head(
             originator_id=aggregate_id,
             originator_version=version,

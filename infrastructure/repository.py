@@ -126,12 +126,15 @@ class SecretRepository:
         ]
 
     def value_at(self, secret: SecretAggregate, version: int) -> Value:
-        """The value a fully replayed secret had at ``version``."""
+        """The value of ``version`` of a fully replayed secret: that of the one
+        event that added it (a rotation's pending version is not current)."""
         position = secret.position_of(version)
-        past = replay(list(self._app.events.get(secret.id, lte=position)))
-        assert isinstance(past, SecretAggregate)
-        assert past.value is not None
-        return past.value
+        found = list(self._app.events.get(secret.id, gt=position - 1, lte=position))
+        value = getattr(found[0], "value", None) if found else None
+        if value is None:
+            where = describe(secret.name, secret.namespace)
+            raise SecretDeletedError(f"secret {where} was deleted")
+        return cast("Value", value)
 
 
 def live(

@@ -15,83 +15,27 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composable, Composed, Identifier
 from psycopg.types.json import Jsonb
 
-from strongroom.projections.secrets import (
+from strongroom.projections.rows import (
     AuditFilter,
     AuditRow,
     Counts,
     ListFilter,
     Row,
-    SecretsView,
     expiring,
 )
-
-LISTING = "strongroom_listing"
-COUNTS = "strongroom_counts"
-AUDIT = "strongroom_audit"
-NAMES = "strongroom_names"
-EXPIRY = "strongroom_expiry"
-TRACKING = "strongroom_tracking"
-
-_ROW_COLUMNS = (
-    "id",
-    "ns_key",
-    "namespace",
-    "name",
-    "version",
-    "status",
-    "created_at",
-    "created_by",
-    "updated_at",
-    "updated_by",
-    "description",
-    "token_type",
-    "allowed_apps",
-    "envs",
-    "expires_at",
-    "tags",
+from strongroom.projections.postgres_schema import (
+    AUDIT,
+    COUNTS,
+    EXPIRY,
+    LISTING,
+    NAMES,
+    ROW_COLUMNS,
+    TRACKING,
+    create_statements,
+    params_of,
+    row_of,
 )
-
-
-def _row(record: DictRow) -> Row:
-    return Row(
-        id=record["id"],
-        name=record["name"],
-        namespace=record["namespace"],
-        version=record["version"],
-        status=record["status"],
-        created_at=record["created_at"],
-        created_by=record["created_by"],
-        updated_at=record["updated_at"],
-        updated_by=record["updated_by"],
-        description=record["description"],
-        token_type=record["token_type"],
-        allowed_apps=list(record["allowed_apps"]),
-        envs=list(record["envs"]),
-        expires_at=record["expires_at"],
-        tags=dict(record["tags"]),
-    )
-
-
-def _params(row: Row) -> tuple[Any, ...]:
-    return (
-        row.id,
-        row.ns_key,
-        row.namespace,
-        row.name,
-        row.version,
-        str(row.status),
-        row.created_at,
-        row.created_by,
-        row.updated_at,
-        row.updated_by,
-        row.description,
-        row.token_type,
-        list(row.allowed_apps),
-        list(row.envs),
-        row.expires_at,
-        Jsonb(row.tags),
-    )
-
+from strongroom.projections.secrets import SecretsView
 
 class _Transaction:
     def __init__(self, view: PostgresSecretsView, curs: Cursor[DictRow]) -> None:
@@ -101,7 +45,7 @@ class _Transaction:
     def get_row(self, secret_id: UUID) -> Row | None:
         self._curs.execute(self._view.select_row, (secret_id,), prepare=True)
         record = self._curs.fetchone()
-        return None if record is None else _row(record)
+        return None if record is None else row_of(record)
 
     def bump(self, ns_key: str, status: str, delta: int) -> None:
         self._curs.execute(
@@ -109,7 +53,7 @@ class _Transaction:
         )
 
     def put_rows(self, rows: Sequence[Row]) -> None:
-        self._curs.executemany(self._view.upsert_row, [_params(row) for row in rows])
+        self._curs.executemany(self._view.upsert_row, [params_of(row) for row in rows])
         self._curs.execute(self._view.delete_expiry, ([row.id for row in rows],))
         if entries := expiring(rows):
             self._curs.executemany(self._view.insert_expiry, entries)
@@ -136,52 +80,8 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
         listing, counts = Identifier(LISTING), Identifier(COUNTS)
         audit, names = Identifier(AUDIT), Identifier(NAMES)
         tracking = Identifier(TRACKING)
-        self.sql_create_statements.extend(
-            SQL(statement).format(
-                schema=schema,
-                listing=listing,
-                counts=counts,
-                audit=audit,
-                names=names,
-                expiry=Identifier(EXPIRY),
-            )
-            for statement in (
-                "CREATE TABLE IF NOT EXISTS {schema}.{listing} ("
-                " id uuid PRIMARY KEY,"
-                ' ns_key text COLLATE "C" NOT NULL,'
-                " namespace text,"
-                ' name text COLLATE "C" NOT NULL,'
-                " version integer NOT NULL,"
-                " status text NOT NULL,"
-                " created_at timestamptz NOT NULL,"
-                " created_by text,"
-                " updated_at timestamptz NOT NULL,"
-                " updated_by text,"
-                " description text,"
-                " token_type text,"
-                " allowed_apps text[] NOT NULL,"
-                " envs text[] NOT NULL,"
-                " expires_at timestamptz,"
-                " tags jsonb NOT NULL)",
-                "CREATE INDEX IF NOT EXISTS strongroom_listing_order"
-                " ON {schema}.{listing} (ns_key, name)",
-                "CREATE TABLE IF NOT EXISTS {schema}.{expiry} ("
-                " id uuid PRIMARY KEY, ns_key text NOT NULL,"
-                " expires_at timestamptz NOT NULL)",
-                "CREATE TABLE IF NOT EXISTS {schema}.{counts} ("
-                " ns_key text NOT NULL, status text NOT NULL, n bigint NOT NULL,"
-                " PRIMARY KEY (ns_key, status))",
-                "CREATE TABLE IF NOT EXISTS {schema}.{audit} ("
-                " position bigint PRIMARY KEY, secret_id uuid NOT NULL,"
-                " action text NOT NULL, actor text, at timestamptz NOT NULL,"
-                " version integer)",
-                "CREATE INDEX IF NOT EXISTS strongroom_audit_secret"
-                " ON {schema}.{audit} (secret_id, position)",
-                "CREATE TABLE IF NOT EXISTS {schema}.{names} ("
-                " secret_id uuid PRIMARY KEY, name text NOT NULL, namespace text)",
-            )
-        )
-        columns = SQL(", ").join(Identifier(c) for c in _ROW_COLUMNS)
+        self.sql_create_statements.extend(create_statements(self.datastore.schema))
+        columns = SQL(", ").join(Identifier(c) for c in ROW_COLUMNS)
         self.select_row = SQL("SELECT {} FROM {}.{} WHERE id = %s").format(
             columns, schema, listing
         )
@@ -191,10 +91,10 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
             schema,
             listing,
             columns,
-            SQL(", ").join(SQL("%s") for _ in _ROW_COLUMNS),
+            SQL(", ").join(SQL("%s") for _ in ROW_COLUMNS),
             columns,
             SQL(", ").join(
-                SQL("EXCLUDED.{}").format(Identifier(c)) for c in _ROW_COLUMNS
+                SQL("EXCLUDED.{}").format(Identifier(c)) for c in ROW_COLUMNS
             ),
         )
         self.bump_count = SQL(
@@ -225,6 +125,14 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
             " count(*) FILTER (WHERE expires_at > %s AND expires_at <= %s) AS soon"
             " FROM {}.{} WHERE true"
         ).format(schema, Identifier(EXPIRY))
+        self.select_rotation_due = SQL(
+            "SELECT count(*) AS n FROM {}.{} WHERE next_rotation_at <= %s"
+            " AND status IN ('active', 'revoked')"
+        ).format(schema, listing)
+        self.select_due_deletions = SQL(
+            "SELECT id FROM {}.{} WHERE deletion_date <= %s"
+            " AND status = 'pending_deletion' ORDER BY deletion_date LIMIT %s"
+        ).format(schema, listing)
         self.delete_expiry = SQL("DELETE FROM {}.{} WHERE id = ANY(%s)").format(
             schema, Identifier(EXPIRY)
         )
@@ -304,6 +212,9 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
         if filters.tag is not None:
             clauses.append(SQL("tags @> %s"))
             params.append(Jsonb({filters.tag[0]: filters.tag[1]}))
+        if filters.rotation_due is not None:
+            clauses.append(SQL("next_rotation_at <= %s AND status <> %s"))
+            params += [filters.rotation_due, "pending_deletion"]
         if after is not None:
             clauses.append(SQL("(ns_key, name) > (%s, %s)"))
             params += list(after)
@@ -315,7 +226,7 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
         params.append(limit)
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(query, params, prepare=True)
-            return [_row(record) for record in curs.fetchall()]
+            return [row_of(record) for record in curs.fetchall()]
 
     def counts(self, namespace: str | None, now: datetime, soon: datetime) -> Counts:
         """Counters and expiry counts (of one namespace, or of the whole store)."""
@@ -337,8 +248,23 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
                     by_namespace[ns_key] = by_namespace.get(ns_key, 0) + n
             curs.execute(expiry, params, prepare=True)
             found = curs.fetchone()
+            rotation, rotation_params = self.select_rotation_due, [now]
+            if namespace is not None:
+                rotation = rotation + SQL(" AND ns_key = %s")
+                rotation_params.append(namespace)
+            curs.execute(rotation, rotation_params, prepare=True)
+            due = curs.fetchone()
         assert found is not None
-        return Counts(by_status, by_namespace, found["expired"], found["soon"])
+        assert due is not None
+        return Counts(
+            by_status, by_namespace, found["expired"], found["soon"], due["n"]
+        )
+
+    def due_deletions(self, now: datetime, limit: int) -> list[UUID]:
+        """Secrets pending deletion whose deletion date is ``now`` or earlier."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.select_due_deletions, (now, limit), prepare=True)
+            return [record["id"] for record in curs.fetchall()]
 
     def audit_rows(
         self, filters: AuditFilter, after: int, limit: int

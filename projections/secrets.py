@@ -7,13 +7,9 @@ The logic here is backend-neutral; ``postgres.py`` and ``sqlite.py`` hold the SQ
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -21,109 +17,26 @@ from uuid import UUID
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.projection import Projection
 
-from strongroom.domain import validation as check
-from strongroom.domain.errors import ValidationError
 from strongroom.domain.reads import Reveal
 from strongroom.domain.reservations import NameReservation
 from strongroom.domain.results import Action, Status
 from strongroom.domain.secret import SecretAggregate
+from strongroom.domain.secret_state import next_rotation
 from strongroom.domain.stream import (
     TOPIC_CLASSES,
     Shredded,
     action_of,
     value_version_of,
 )
+from strongroom.projections.rows import (
+    AuditFilter,
+    AuditRow,
+    Counts,
+    ListFilter,
+    Row,
+)
 
 TOPICS = (*TOPIC_CLASSES, NameReservation.Created.TOPIC, Reveal.Created.TOPIC)
-
-
-@dataclass
-class Row:
-    """One listing row: a secret's current metadata (never its value)."""
-
-    id: UUID
-    name: str
-    namespace: str | None
-    version: int
-    status: str
-    created_at: datetime
-    created_by: str | None
-    updated_at: datetime
-    updated_by: str | None
-    description: str | None = None
-    token_type: str | None = None
-    allowed_apps: list[str] = field(default_factory=list)
-    envs: list[str] = field(default_factory=list)
-    expires_at: datetime | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ns_key(self) -> str:
-        """Sort key of the namespace: globals ('') sort first."""
-        return self.namespace or ""
-
-
-@dataclass(frozen=True)
-class AuditRow:
-    """One indexed event of a secret."""
-
-    position: int
-    secret_id: UUID
-    action: str
-    actor: str | None
-    at: datetime
-    version: int | None
-
-
-@dataclass(frozen=True)
-class ListFilter:
-    """Filters of a listing (already validated)."""
-
-    namespace: str | None = None
-    scope: str | None = None
-    prefix: str | None = None
-    app: str | None = None
-    env: str | None = None
-    status: str | None = None
-    tag: tuple[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class AuditFilter:
-    """Filters of an audit query."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-    actor: str | None = None
-    namespace: str | None = None
-    action: str | None = None
-    secret_id: UUID | None = None
-    prefix: str | None = None
-    changes_only: bool = False  # leave reveals out: the change feed
-
-
-@dataclass(frozen=True)
-class Counts:
-    """Counter totals of one scope (whole store or one namespace)."""
-
-    by_status: dict[str, int]
-    by_namespace: dict[str, int]
-    expired: int
-    expiring_soon: int
-
-
-def expiring(rows: Sequence[Row]) -> list[tuple[UUID, str, datetime]]:
-    """The live rows among ``rows`` that have an expiry, for the expiry index.
-
-    Expiry counts are taken at query time from this index alone, so stats cost the
-    same among a thousand secrets and a million (a filter on the listing left the
-    plan to table statistics, and a stale estimate meant a full scan).
-    """
-    return [
-        (row.id, row.ns_key, row.expires_at)
-        for row in rows
-        if row.expires_at is not None and str(row.status) != "deleted"
-    ]
 
 
 class ViewTransaction(Protocol):
@@ -221,7 +134,11 @@ class SecretsView(TrackingRecorder):
 
     @abstractmethod
     def counts(self, namespace: str | None, now: datetime, soon: datetime) -> Counts:
-        """Counters and expiry counts (of one namespace, or of the whole store)."""
+        """Counters, expiry and rotation-due counts (of one namespace, or all)."""
+
+    @abstractmethod
+    def due_deletions(self, now: datetime, limit: int) -> list[UUID]:
+        """Secrets pending deletion whose deletion date is ``now`` or earlier."""
 
     @abstractmethod
     def audit_rows(
@@ -339,8 +256,13 @@ def _next_row(before: Row | None, item: Any) -> Row | None:
     row = Row(**vars(before))
     row.updated_at = item.timestamp
     row.updated_by = item.actor
-    if isinstance(item, SecretAggregate.ValueChanged):
+    if isinstance(
+        item,
+        (SecretAggregate.ValueChanged, SecretAggregate.Promoted, SecretAggregate.Rotated),
+    ):
         row.version = item.value_version
+    if isinstance(item, SecretAggregate.Rotated):
+        row.last_rotated_at = item.timestamp
     elif isinstance(item, SecretAggregate.MetadataChanged):
         for key, val in item.changes.items():
             setattr(
@@ -351,33 +273,16 @@ def _next_row(before: Row | None, item: Any) -> Row | None:
         row.status = Status.REVOKED
     elif isinstance(item, SecretAggregate.Reinstated):
         row.status = Status.ACTIVE
+    elif isinstance(item, SecretAggregate.DeletionScheduled):
+        row.status = Status.PENDING_DELETION
+        row.deletion_date = item.deletion_date
+    elif isinstance(item, SecretAggregate.DeletionCancelled):
+        row.status = Status(item.status)
+        row.deletion_date = None
+    row.next_rotation_at = next_rotation(
+        row.created_at, row.last_rotated_at, row.rotation_interval
+    )
     return row
-
-
-# ----------------------------------------------------------------- cursors
-
-
-def encode_cursor(row: Row) -> str:
-    """An opaque keyset cursor pointing after ``row``."""
-    raw = json.dumps([row.ns_key, row.name], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    """The keyset position of a cursor; ValidationError if it is not one of ours."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        ns_key, name = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        msg = "invalid cursor"
-        raise ValidationError(msg) from None
-    if not isinstance(ns_key, str) or not isinstance(name, str):
-        msg = "invalid cursor"
-        raise ValidationError(msg)
-    # A forged cursor reaches the query: it must hold only storable text.
-    check.check_text(ns_key, "cursor", check.MAX_LABEL)
-    check.check_text(name, "cursor", check.MAX_LABEL)
-    return ns_key, name
 
 
 def iter_audit(
@@ -391,7 +296,3 @@ def iter_audit(
         if len(rows) < page:
             return
         after = rows[-1][0].position
-
-
-ACTIONS = frozenset(str(a) for a in Action)
-STATUSES = frozenset(str(s) for s in Status)

@@ -16,20 +16,29 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteTrackingRecorder
 
-from strongroom.projections.secrets import (
+from strongroom.projections.rows import (
     AuditFilter,
     AuditRow,
     Counts,
     ListFilter,
     Row,
-    SecretsView,
     expiring,
 )
+from strongroom.projections.secrets import SecretsView
 
 _COLUMNS = (
     "id, ns_key, namespace, name, version, status, created_at, created_by,"
     " updated_at, updated_by, description, token_type, allowed_apps, envs,"
-    " expires_at, tags"
+    " expires_at, tags, deletion_date, rotation_interval, last_rotated_at,"
+    " next_rotation_at"
+)
+# Columns added after the listing table was first made (stores made before get
+# them on open).
+_LATER_COLUMNS = (
+    ("deletion_date", "TEXT"),
+    ("rotation_interval", "INTEGER"),
+    ("last_rotated_at", "TEXT"),
+    ("next_rotation_at", "TEXT"),
 )
 _CREATE = (
     "CREATE TABLE IF NOT EXISTS strongroom_listing ("
@@ -53,6 +62,13 @@ _CREATE = (
     " ON strongroom_audit (secret_id, position)",
     "CREATE TABLE IF NOT EXISTS strongroom_names ("
     " secret_id TEXT PRIMARY KEY, name TEXT NOT NULL, namespace TEXT) WITHOUT ROWID",
+)
+# After the columns exist: partial indexes hold only the rows with a schedule.
+_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS strongroom_listing_deletion"
+    " ON strongroom_listing (deletion_date) WHERE deletion_date IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS strongroom_listing_rotation"
+    " ON strongroom_listing (next_rotation_at) WHERE next_rotation_at IS NOT NULL",
 )
 
 
@@ -89,6 +105,10 @@ def _row(record: sqlite3.Row) -> Row:
         envs=json.loads(record["envs"]),
         expires_at=_parse(record["expires_at"]),
         tags=json.loads(record["tags"]),
+        deletion_date=_parse(record["deletion_date"]),
+        rotation_interval=record["rotation_interval"],
+        last_rotated_at=_parse(record["last_rotated_at"]),
+        next_rotation_at=_parse(record["next_rotation_at"]),
     )
 
 
@@ -114,7 +134,7 @@ class _Transaction:
     def put_rows(self, rows: Sequence[Row]) -> None:
         self._c.executemany(
             f"INSERT OR REPLACE INTO strongroom_listing ({_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     row.id.hex,
@@ -133,6 +153,10 @@ class _Transaction:
                     json.dumps(list(row.envs)),
                     _time(row.expires_at),
                     json.dumps(row.tags),
+                    _time(row.deletion_date),
+                    row.rotation_interval,
+                    _time(row.last_rotated_at),
+                    _time(row.next_rotation_at),
                 )
                 for row in rows
             ],
@@ -174,6 +198,20 @@ class SQLiteSecretsView(SQLiteTrackingRecorder, SecretsView):
     def construct_create_table_statements(self) -> list[str]:
         """The tracking table and the read models."""
         return [*super().construct_create_table_statements(), *_CREATE]
+
+    def create_table(self) -> None:
+        """Make the tables, then add the columns a store made earlier lacks."""
+        super().create_table()
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("SELECT name FROM pragma_table_info('strongroom_listing')")
+            present = {name for (name,) in c.fetchall()}
+            for column, kind in _LATER_COLUMNS:
+                if column not in present:
+                    c.execute(
+                        f"ALTER TABLE strongroom_listing ADD COLUMN {column} {kind}"
+                    )
+            for statement in _INDEXES:
+                c.execute(statement)
 
     @contextmanager
     def batch(self, tracking: Tracking, first_id: int) -> Iterator[_Transaction]:
@@ -225,6 +263,9 @@ class SQLiteSecretsView(SQLiteTrackingRecorder, SecretsView):
                 "EXISTS (SELECT 1 FROM json_each(tags) WHERE key = ? AND value = ?)"
             )
             params += list(filters.tag)
+        if filters.rotation_due is not None:
+            clauses.append("next_rotation_at <= ? AND status <> 'pending_deletion'")
+            params.append(_time(filters.rotation_due))
         if after is not None:
             clauses.append("(ns_key, name) > (?, ?)")
             params += list(after)
@@ -261,7 +302,27 @@ class SQLiteSecretsView(SQLiteTrackingRecorder, SecretsView):
                     by_namespace[ns_key] = by_namespace.get(ns_key, 0) + n
             c.execute(expiry, params)
             expired, expiring = c.fetchone()
-        return Counts(by_status, by_namespace, expired, expiring)
+            rotation = (
+                "SELECT count(*) FROM strongroom_listing WHERE next_rotation_at <= ?"
+                " AND status IN ('active', 'revoked')"
+            )
+            rotation_params: list[Any] = [_time(now)]
+            if namespace is not None:
+                rotation += " AND ns_key = ?"
+                rotation_params.append(namespace)
+            c.execute(rotation, rotation_params)
+            (due,) = c.fetchone()
+        return Counts(by_status, by_namespace, expired, expiring, due)
+
+    def due_deletions(self, now: datetime, limit: int) -> list[UUID]:
+        """Secrets pending deletion whose deletion date is ``now`` or earlier."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT id FROM strongroom_listing WHERE deletion_date <= ?"
+                " AND status = 'pending_deletion' ORDER BY deletion_date LIMIT ?",
+                (_time(now), limit),
+            )
+            return [UUID(row_id) for (row_id,) in c.fetchall()]
 
     def audit_rows(
         self, filters: AuditFilter, after: int, limit: int

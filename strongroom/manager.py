@@ -4,7 +4,7 @@ to one service (``strongroom/services``); opening goes through ``bootstrap``."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, cast
 
@@ -18,6 +18,7 @@ from strongroom.domain.results import (
 )
 from strongroom.domain.validation import Value
 from strongroom.generating import GeneratingFace
+from strongroom.lifecycle import LifecycleFace
 from strongroom.infrastructure.master_key import MasterKeyProvider, as_provider
 from strongroom.infrastructure.repository import SecretRepository
 from strongroom.infrastructure.store import StrongroomApplication
@@ -29,6 +30,7 @@ from strongroom.services.changes import Changes
 from strongroom.services.environment import Environments
 from strongroom.services.feed import Feed
 from strongroom.services.keys import KeyAPI
+from strongroom.services.lifecycle import Lifecycle
 from strongroom.services.patch import Patches
 from strongroom.services.reads import Reads
 from strongroom.services.requests import Requests
@@ -41,7 +43,7 @@ __all__ = ["UNSET", "SecretsManager"]
 
 
 @translate_store_errors
-class SecretsManager(ReadingFace, TransferFace, GeneratingFace):
+class SecretsManager(ReadingFace, TransferFace, GeneratingFace, LifecycleFace):
     """Event-sourced secrets with per-secret crypto-shredding.
 
     Open with ``SecretsManager.open(...)`` and use as a context manager.
@@ -86,6 +88,7 @@ class SecretsManager(ReadingFace, TransferFace, GeneratingFace):
             store, requests, self._writes, self._reads, self._changes
         )
         self._transfer = Transfer(store, self._reads, self._writes)
+        self._lifecycle = Lifecycle(store, self._changes)
         self.keys = KeyAPI(app, actor=actor)
         self.tokens = TokenAPI(app, actor=actor)
 
@@ -259,11 +262,15 @@ class SecretsManager(ReadingFace, TransferFace, GeneratingFace):
         envs: Iterable[str] = UNSET,
         expires_at: datetime | None = UNSET,
         tags: Mapping[str, str] | None = UNSET,
+        rotation_interval: timedelta | None = UNSET,
         expected_version: int | None = None,
         actor: str | None = None,
         request_id: str | None = None,
     ) -> Secret:
         """Change only the given fields; None clears an optional field.
+
+        ``rotation_interval`` (1 hour to 1000 days) makes the secret due for
+        rotation that long after its last rotation (or its creation).
 
         With ``request_id``, a retry with the same arguments changes nothing again.
         """
@@ -277,6 +284,7 @@ class SecretsManager(ReadingFace, TransferFace, GeneratingFace):
             envs=envs,
             expires_at=expires_at,
             tags=tags,
+            rotation_interval=rotation_interval,
             expected_version=expected_version,
             actor=actor,
             request_id=request_id,
@@ -327,24 +335,6 @@ class SecretsManager(ReadingFace, TransferFace, GeneratingFace):
             expected_version=expected_version,
             actor=actor,
         )
-
-    def delete(
-        self, name: str, *, namespace: str | None = None, actor: str | None = None
-    ) -> bool:
-        """Crypto-shred the secret; False if it is missing or already deleted."""
-        return self._changes.delete(name, namespace=namespace, actor=actor)
-
-    def revoke(
-        self, name: str, *, namespace: str | None = None, actor: str | None = None
-    ) -> bool:
-        """Stop reveals of the secret; False if it is already revoked."""
-        return self._changes.revoke(name, namespace=namespace, actor=actor)
-
-    def reinstate(
-        self, name: str, *, namespace: str | None = None, actor: str | None = None
-    ) -> bool:
-        """Allow reveals of a revoked secret again; False if it is not revoked."""
-        return self._changes.reinstate(name, namespace=namespace, actor=actor)
 
     def rollback(
         self,

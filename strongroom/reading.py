@@ -56,13 +56,15 @@ class ReadingFace:
         *,
         namespace: str | None = None,
         version: int | None = None,
+        stage: str | None = None,
         app: str | None = None,
         env: str | None = None,
         actor: str | None = None,
         audit: bool | None = None,
         expand: bool = False,
     ) -> Value:
-        """The secret's current value, or that of an older ``version``.
+        """The secret's current value, that of an older ``version``, or that of
+        the version a ``stage`` is on (``previous``, ``pending``, a label).
 
         With ``audit`` (default: the manager's ``audit_reads``) the reveal is
         recorded in the event log - who, which version, when; never the value.
@@ -74,6 +76,7 @@ class ReadingFace:
             name,
             namespace=namespace,
             version=version,
+            stage=stage,
             app=app,
             env=env,
             actor=actor,
@@ -87,6 +90,7 @@ class ReadingFace:
         *,
         namespace: str | None = None,
         version: int | None = None,
+        stage: str | None = None,
         app: str | None = None,
         env: str | None = None,
         actor: str | None = None,
@@ -103,6 +107,7 @@ class ReadingFace:
             name,
             namespace=namespace,
             version=version,
+            stage=stage,
             app=app,
             env=env,
             actor=actor,
@@ -159,10 +164,15 @@ class ReadingFace:
         env: str | None = None,
         status: str | None = None,
         tag: str | None = None,
+        rotation_due: bool = False,
         limit: int = 100,
         cursor: str | None = None,
     ) -> Page:
-        """A page of secrets' metadata in ``(namespace NULLS FIRST, name)`` order."""
+        """A page of secrets' metadata in ``(namespace NULLS FIRST, name)`` order.
+
+        ``status`` includes ``pending_deletion``; ``rotation_due`` lists only the
+        secrets whose ``next_rotation_at`` has come.
+        """
         return self._reads.list(
             namespace=namespace,
             scope=scope,
@@ -171,6 +181,7 @@ class ReadingFace:
             env=env,
             status=status,
             tag=tag,
+            rotation_due=rotation_due,
             limit=limit,
             cursor=cursor,
         )
@@ -178,7 +189,8 @@ class ReadingFace:
     def stats(
         self, *, namespace: str | None = None, soon: timedelta = timedelta(days=7)
     ) -> SecretStats:
-        """Counts of live, revoked, expired, expiring and deleted secrets."""
+        """Counts of live (active, revoked, pending deletion), expired, expiring,
+        due for rotation and deleted secrets."""
         return self._reads.stats(namespace=namespace, soon=soon)
 
     def history(

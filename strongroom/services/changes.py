@@ -4,13 +4,14 @@ every change retried against concurrent writers."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from eventsourcing.persistence import IntegrityError
 
 from strongroom.domain import validation as check
 from strongroom.domain.errors import (
+    SecretDeletedError,
     SecretExistsError,
     SecretNotFoundError,
     VersionConflictError,
@@ -21,6 +22,7 @@ from strongroom.domain.generation import Generate
 from strongroom.domain.reservations import RequestReceipt
 from strongroom.domain.results import Secret
 from strongroom.domain.secret import SecretAggregate
+from strongroom.domain.stream import Tombstone
 from strongroom.domain.validation import Value
 from strongroom.infrastructure.recorders import KeyChange
 from strongroom.infrastructure.repository import live
@@ -117,6 +119,7 @@ class Changes(Service):
         envs: Iterable[str] = UNSET,
         expires_at: datetime | None = UNSET,
         tags: Mapping[str, str] | None = UNSET,
+        rotation_interval: timedelta | None = UNSET,
         expected_version: int | None = None,
         actor: str | None = None,
         request_id: str | None = None,
@@ -140,6 +143,7 @@ class Changes(Service):
                 envs=envs,
                 expires_at=expires_at,
                 tags=tags,
+                rotation_interval=rotation_interval,
             )
         )
         if expected_version is not None:
@@ -189,7 +193,7 @@ class Changes(Service):
         answered = self._requests.answered(request)
         if answered is not None:
             return self._requests.answer_info(answered)
-        secret, _ = self._mutate(
+        secret, _ = self.mutate(
             name, namespace, change, retry=expected_version is None, request=request
         )
         if isinstance(secret, RequestReceipt.Created):
@@ -198,17 +202,50 @@ class Changes(Service):
         return info
 
     def delete(
-        self, name: str, *, namespace: str | None = None, actor: str | None = None
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        recovery_window: timedelta | None = None,
+        actor: str | None = None,
     ) -> bool:
-        """Crypto-shred the secret; False if it is missing or already deleted."""
+        """Crypto-shred the secret now, or schedule it ``recovery_window`` ahead;
+        False if it is missing, already deleted or already scheduled."""
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
         who = self._who(actor)
+        if recovery_window is None:
+            return self.shred(lambda: self._repo.lookup(name, namespace), who)
+        window = check.check_recovery_window(recovery_window)
+
+        def schedule(secret: SecretAggregate) -> bool:
+            at = now()
+            return secret.schedule_deletion(at + window, at=at, actor=who)
+
+        try:
+            _, changed = self.mutate(name, namespace, schedule, retry=True)
+        except (SecretNotFoundError, SecretDeletedError):
+            return False
+        return bool(changed)
+
+    def shred(
+        self,
+        find: Callable[[], SecretAggregate | Tombstone | None],
+        who: str | None,
+        *,
+        due: datetime | None = None,
+    ) -> bool:
+        """Record the tombstone of the secret ``find`` loads and destroy its key in
+        the same transaction; with ``due``, only if its deletion date has come."""
         for _ in range(MAX_WRITE_RETRIES):
             with self._repo.operation():
-                found = self._repo.lookup(name, namespace)
+                found = find()
                 if not isinstance(found, SecretAggregate):
                     return False
+                if due is not None and (
+                    found.deletion_date is None or found.deletion_date > due
+                ):
+                    return False  # restored meanwhile (or never scheduled)
                 found.delete(at=now(), actor=who)
                 try:
                     # The data key row goes in the same transaction as the tombstone.
@@ -225,7 +262,7 @@ class Changes(Service):
     ) -> bool:
         """Stop reveals of the secret; False if it is already revoked."""
         who = self._who(actor)
-        _, changed = self._mutate(
+        _, changed = self.mutate(
             name, namespace, lambda s: s.revoke(at=now(), actor=who), retry=True
         )
         return bool(changed)
@@ -235,7 +272,7 @@ class Changes(Service):
     ) -> bool:
         """Allow reveals of a revoked secret again; False if it is not revoked."""
         who = self._who(actor)
-        _, changed = self._mutate(
+        _, changed = self.mutate(
             name, namespace, lambda s: s.reinstate(at=now(), actor=who), retry=True
         )
         return bool(changed)
@@ -256,11 +293,11 @@ class Changes(Service):
             old = self._repo.value_at(secret, version)
             secret.roll_back(version, old, at=now(), actor=who)
 
-        secret, _ = self._mutate(name, namespace, roll, retry=True, full=True)
+        secret, _ = self.mutate(name, namespace, roll, retry=True, full=True)
         info: Secret = secret.info(now())
         return info
 
-    def _mutate(
+    def mutate(
         self,
         name: str,
         namespace: str | None,

@@ -11,7 +11,7 @@ from strongroom.domain.environment import Wanted, as_text, assign, parse_spec
 from strongroom.domain.errors import describe
 from strongroom.domain.reads import Reveal
 from strongroom.domain.results import Injected, Injection
-from strongroom.projections.secrets import ListFilter
+from strongroom.projections.rows import ListFilter
 from strongroom.services.base import Service, Store, now
 from strongroom.services.reveals import Reveals
 

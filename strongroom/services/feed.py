@@ -14,7 +14,7 @@ from typing import Self
 
 from strongroom.domain import validation as check
 from strongroom.domain.results import Action, Change, ChangePage
-from strongroom.projections.secrets import AuditFilter
+from strongroom.projections.rows import AuditFilter
 from strongroom.services.base import MAX_PAGE, LogSignal, Service
 
 WAIT_SLICE = 0.25

@@ -33,7 +33,7 @@ from strongroom.domain.stream import (
     value_version_of,
 )
 from strongroom.infrastructure.repository import live
-from strongroom.projections.secrets import (
+from strongroom.projections.rows import (
     ACTIONS,
     STATUSES,
     AuditFilter,
@@ -41,8 +41,8 @@ from strongroom.projections.secrets import (
     Row,
     decode_cursor,
     encode_cursor,
-    iter_audit,
 )
+from strongroom.projections.secrets import iter_audit
 from strongroom.services.base import MAX_PAGE, now
 from strongroom.services.reveals import Reveals
 
@@ -105,10 +105,13 @@ class Reads(Reveals):
         env: str | None = None,
         status: str | None = None,
         tag: str | None = None,
+        rotation_due: bool = False,
         limit: int = 100,
         cursor: str | None = None,
     ) -> Page:
-        """A page of secrets' metadata in ``(namespace NULLS FIRST, name)`` order."""
+        """A page of secrets' metadata in ``(namespace NULLS FIRST, name)`` order;
+        with ``rotation_due``, only those whose next rotation time has come."""
+        moment = now()
         filters = ListFilter(
             namespace=check.check_namespace(namespace),
             scope=check.check_one_of(scope, {"global", "namespace"}, "scope"),
@@ -117,12 +120,12 @@ class Reads(Reveals):
             env=check.check_optional_label(env, "env"),
             status=check.check_one_of(status, STATUSES, "status"),
             tag=check.check_tag_filter(tag),
+            rotation_due=moment if rotation_due else None,
         )
         limit = check.check_count(limit, "limit", minimum=1, maximum=MAX_PAGE)
         after = None if cursor is None else decode_cursor(cursor)
         self._catch_up.run()
         rows = self._view.list_rows(filters, after, limit + 1)
-        moment = now()
         items = [_info(row, moment) for row in rows[:limit]]
         next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
         return Page(items=items, next_cursor=next_cursor)
@@ -138,14 +141,17 @@ class Reads(Reveals):
         counts = self._view.counts(namespace, moment, moment + soon)
         active = counts.by_status.get("active", 0)
         revoked = counts.by_status.get("revoked", 0)
+        pending = counts.by_status.get("pending_deletion", 0)
         return SecretStats(
-            total=active + revoked,
+            total=active + revoked + pending,
             active=active,
             revoked=revoked,
             expired=counts.expired,
             expiring_soon=counts.expiring_soon,
             deleted=counts.by_status.get("deleted", 0),
             by_namespace=counts.by_namespace,
+            pending_deletion=pending,
+            rotation_due=counts.rotation_due,
         )
 
     def history(
@@ -251,6 +257,14 @@ def _info(row: Row, now: datetime) -> Secret:
             and row.expires_at is not None
             and row.expires_at <= now
         ),
+        deletion_date=row.deletion_date,
+        rotation_interval=(
+            None
+            if row.rotation_interval is None
+            else timedelta(seconds=row.rotation_interval)
+        ),
+        last_rotated_at=row.last_rotated_at,
+        next_rotation_at=row.next_rotation_at,
     )
 
 

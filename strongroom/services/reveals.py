@@ -15,6 +15,7 @@ from strongroom.domain.errors import (
     SecretDeletedError,
     SecretExpiredError,
     SecretNotFoundError,
+    SecretPendingDeletionError,
     SecretRevokedError,
     StrongroomError,
     ValidationError,
@@ -29,6 +30,7 @@ from strongroom.domain.references import (
     substitute,
 )
 from strongroom.domain.secret import SecretAggregate
+from strongroom.domain.stages import check_stage
 from strongroom.domain.stream import Tombstone
 from strongroom.domain.validation import Value
 from strongroom.infrastructure.crypto import new_id
@@ -44,13 +46,15 @@ class Reveals(Service):
         *,
         namespace: str | None = None,
         version: int | None = None,
+        stage: str | None = None,
         app: str | None = None,
         env: str | None = None,
         actor: str | None = None,
         audit: bool | None = None,
         expand: bool = False,
     ) -> Value:
-        """The secret's current value, or that of an older ``version``.
+        """The secret's current value, that of an older ``version``, or that of
+        the version ``stage`` is on.
 
         With ``audit`` (default: the manager's ``audit_reads``) the reveal is
         recorded in the event log - who, which version, when; never the value.
@@ -61,6 +65,7 @@ class Reveals(Service):
             name,
             namespace=namespace,
             version=version,
+            stage=stage,
             app=app,
             env=env,
             actor=actor,
@@ -75,6 +80,7 @@ class Reveals(Service):
         *,
         namespace: str | None = None,
         version: int | None = None,
+        stage: str | None = None,
         app: str | None = None,
         env: str | None = None,
         actor: str | None = None,
@@ -88,7 +94,7 @@ class Reveals(Service):
         (a bound token): such a caller must name an allowed app and env.
         """
         caller = self.caller(caller, app, env)
-        value, version, found = self._open(name, namespace, version, caller)
+        value, version, found = self._open(name, namespace, version, caller, stage)
         referenced: list[Reveal] = []
         if expand:
             value = self._expanded_at(name, namespace, value, caller, actor, referenced)
@@ -185,16 +191,28 @@ class Reveals(Service):
         return value, found, records
 
     def _open(
-        self, name: str, namespace: str | None, version: int | None, caller: Caller
+        self,
+        name: str,
+        namespace: str | None,
+        version: int | None,
+        caller: Caller,
+        stage: str | None = None,
     ) -> tuple[Value, int, SecretAggregate]:
         """A value the caller may see: (value, its version, the secret)."""
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
         if version is not None:
             version = check.check_version(version)
+        if stage is not None:
+            stage = check_stage(stage)
+            if version is not None:
+                msg = "give a version or a stage, not both"
+                raise ValidationError(msg)
         with self._repo.operation():
             found = self._repo.lookup(name, namespace)
-            value, version = self._disclose(found, name, namespace, version, caller)
+            value, version = self._disclose(
+                found, name, namespace, version, caller, stage
+            )
         assert isinstance(found, SecretAggregate)
         return value, version, found
 
@@ -205,6 +223,7 @@ class Reveals(Service):
         namespace: str | None,
         version: int | None,
         caller: Caller,
+        stage: str | None = None,
     ) -> tuple[Value, int]:
         """The value of a secret found at an address, if the caller may see it."""
         if isinstance(found, Tombstone):
@@ -221,6 +240,8 @@ class Reveals(Service):
             envs=found.envs,
             caller=caller,
         )
+        if stage is not None:
+            version = found.stage_version(stage)
         if version is None or version == found.value_version:
             assert found.value is not None
             return copy.deepcopy(found.value), found.value_version
@@ -310,6 +331,7 @@ class Reveals(Service):
 
 
 _REASONS: tuple[tuple[type[StrongroomError], str], ...] = (
+    (SecretPendingDeletionError, "it is scheduled for deletion"),
     (SecretDeletedError, "it was deleted"),
     (SecretRevokedError, "it is revoked"),
     (SecretExpiredError, "it has expired"),

@@ -9,7 +9,7 @@ import pytest
 
 from strongroom.domain.errors import ValidationError
 from strongroom.infrastructure.store import parse_url
-from strongroom.projections.secrets import Row, decode_cursor, encode_cursor
+from strongroom.projections.rows import Row, decode_cursor, encode_cursor
 
 
 def test_cursor_round_trips_when_encoded() -> None:
