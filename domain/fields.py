@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from strongroom.domain import validation as check
+from strongroom.domain.lifecycle import check_rotation_interval
 from strongroom.domain.validation import Value
 
 _CHECKS: dict[str, Callable[[Any], Any]] = {
@@ -16,7 +17,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "envs": lambda v: check.check_labels(v, "envs"),
     "expires_at": lambda v: check.check_moment(v, "expiry"),
     "tags": check.check_tags,
-    "rotation_interval": check.check_rotation_interval,  # kept as seconds
+    "rotation_interval": check_rotation_interval,  # kept as seconds
 }
 _DEFAULTS: dict[str, Any] = {
     "description": None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -38,7 +38,7 @@ class SecretAggregate(SecretState, Aggregate):
 
     TOPIC = "strongroom:Secret"
 
-    Event = events.SecretEvent
+    Event: TypeAlias = events.SecretEvent
 
     class Created(Event, Aggregate.Created):
         """The secret was created with its first value (value version 1)."""

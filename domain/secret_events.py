@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 from eventsourcing.domain import Aggregate
 
+from strongroom.domain.lifecycle import PENDING
 from strongroom.domain.results import Action, Cause, Status
-from strongroom.domain.stages import PENDING
 from strongroom.domain.validation import Value
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 class SecretEvent(Aggregate.Event):
     """Base class of Secret events."""
 
+    TOPIC: ClassVar[str]
     AUDIT_FIELDS: ClassVar[tuple[str, ...]] = ("timestamp", "actor")
     SHREDDABLE: ClassVar[bool] = True
     ACTION: ClassVar[Action]

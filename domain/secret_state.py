@@ -19,8 +19,8 @@ from strongroom.domain.errors import (
     VersionNotFoundError,
     describe,
 )
+from strongroom.domain.lifecycle import CURRENT, PENDING, PREVIOUS, stages_of
 from strongroom.domain.results import Cause, Secret, SecretVersion, Status
-from strongroom.domain.stages import CURRENT, PENDING, PREVIOUS, stages_of
 from strongroom.domain.validation import Value
 
 # value version -> (stream position, when, who, cause, source version)
@@ -118,7 +118,11 @@ class SecretState:
         if self.labels.get(label) == version:
             return False
         self.trigger_event(
-            events.Labelled, label=label, value_version=version, actor=actor, timestamp=at
+            events.Labelled,
+            label=label,
+            value_version=version,
+            actor=actor,
+            timestamp=at,
         )
         return True
 
@@ -172,7 +176,11 @@ class SecretState:
         """Promote the pending version (whose value is ``value``) to current."""
         version = self.pending_version()
         self.trigger_event(
-            events.Rotated, value=value, value_version=version, actor=actor, timestamp=at
+            events.Rotated,
+            value=value,
+            value_version=version,
+            actor=actor,
+            timestamp=at,
         )
 
     # ------------------------------------------------------------ queries

@@ -18,10 +18,10 @@ from eventsourcing.domain import Snapshot
 from strongroom.domain.errors import (
     AggregateShreddedError,
 )
+from strongroom.domain.lifecycle import PREVIOUS
 from strongroom.domain.results import Action, Secret, Status
 from strongroom.domain.secret import SecretAggregate
-from strongroom.domain.secret_events import LIFECYCLE_EVENTS
-from strongroom.domain.stages import PREVIOUS
+from strongroom.domain.secret_events import LIFECYCLE_EVENTS, SecretEvent
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,9 @@ class Head(Snapshot):
                 "latest_version": secret.latest_version,
                 "labels": dict(secret.labels),
                 "restore_status": (
-                    None if secret.restore_status is None else str(secret.restore_status)
+                    None
+                    if secret.restore_status is None
+                    else str(secret.restore_status)
                 ),
                 "deletion_date": secret.deletion_date,
                 "rotation_interval": secret.rotation_interval,
@@ -172,18 +174,16 @@ def value_version_of(event: object) -> int | None:
     return version if isinstance(version, int) else None
 
 
-TOPIC_CLASSES: dict[str, type[SecretAggregate.Event]] = {
-    cls.TOPIC: cls
-    for cls in (
-        SecretAggregate.Created,
-        SecretAggregate.ValueChanged,
-        SecretAggregate.MetadataChanged,
-        SecretAggregate.Revoked,
-        SecretAggregate.Reinstated,
-        *LIFECYCLE_EVENTS,
-        SecretAggregate.Deleted,
-    )
-}
+_EVENT_CLASSES: tuple[type[SecretEvent], ...] = (
+    SecretAggregate.Created,
+    SecretAggregate.ValueChanged,
+    SecretAggregate.MetadataChanged,
+    SecretAggregate.Revoked,
+    SecretAggregate.Reinstated,
+    *LIFECYCLE_EVENTS,
+    SecretAggregate.Deleted,
+)
+TOPIC_CLASSES: dict[str, type[SecretEvent]] = {cls.TOPIC: cls for cls in _EVENT_CLASSES}
 
 
 @dataclass(frozen=True)

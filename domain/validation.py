@@ -335,31 +335,6 @@ def check_duration(
     return value
 
 
-def check_recovery_window(window: object) -> timedelta:
-    """A deletion's recovery window: 7 to 30 days, as AWS Secrets Manager's."""
-    return check_duration(
-        window,
-        "recovery window",
-        minimum=timedelta(days=7),
-        maximum=timedelta(days=30),
-        rule="expected a timedelta from 7 to 30 days",
-    )
-
-
-def check_rotation_interval(interval: object) -> int | None:
-    """A rotation interval (1 hour to 1,000 days) as whole seconds, or None."""
-    if interval is None:
-        return None
-    checked = check_duration(
-        interval,
-        "rotation interval",
-        minimum=timedelta(hours=1),
-        maximum=timedelta(days=1000),
-        rule="expected a timedelta from 1 hour to 1000 days",
-    )
-    return int(checked.total_seconds())
-
-
 _DURATION = re.compile(r"([0-9]{1,12})([smhdwy])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 

@@ -15,14 +15,6 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composable, Composed, Identifier
 from psycopg.types.json import Jsonb
 
-from strongroom.projections.rows import (
-    AuditFilter,
-    AuditRow,
-    Counts,
-    ListFilter,
-    Row,
-    expiring,
-)
 from strongroom.projections.postgres_schema import (
     AUDIT,
     COUNTS,
@@ -35,7 +27,16 @@ from strongroom.projections.postgres_schema import (
     params_of,
     row_of,
 )
+from strongroom.projections.rows import (
+    AuditFilter,
+    AuditRow,
+    Counts,
+    ListFilter,
+    Row,
+    expiring,
+)
 from strongroom.projections.secrets import SecretsView
+
 
 class _Transaction:
     def __init__(self, view: PostgresSecretsView, curs: Cursor[DictRow]) -> None:
@@ -213,8 +214,10 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
             clauses.append(SQL("tags @> %s"))
             params.append(Jsonb({filters.tag[0]: filters.tag[1]}))
         if filters.rotation_due is not None:
-            clauses.append(SQL("next_rotation_at <= %s AND status <> %s"))
-            params += [filters.rotation_due, "pending_deletion"]
+            clauses.append(
+                SQL("next_rotation_at <= %s AND status <> 'pending_deletion'")
+            )
+            params.append(filters.rotation_due)
         if after is not None:
             clauses.append(SQL("(ns_key, name) > (%s, %s)"))
             params += list(after)
@@ -248,7 +251,8 @@ class PostgresSecretsView(PostgresTrackingRecorder, SecretsView):
                     by_namespace[ns_key] = by_namespace.get(ns_key, 0) + n
             curs.execute(expiry, params, prepare=True)
             found = curs.fetchone()
-            rotation, rotation_params = self.select_rotation_due, [now]
+            rotation = self.select_rotation_due
+            rotation_params: list[Any] = [now]
             if namespace is not None:
                 rotation = rotation + SQL(" AND ns_key = %s")
                 rotation_params.append(namespace)

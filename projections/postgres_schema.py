@@ -43,6 +43,7 @@ ROW_COLUMNS = (
 
 
 def row_of(record: DictRow) -> Row:
+    """The listing row a selected record holds."""
     return Row(
         id=record["id"],
         name=record["name"],
@@ -67,6 +68,7 @@ def row_of(record: DictRow) -> Row:
 
 
 def params_of(row: Row) -> tuple[Any, ...]:
+    """A listing row's column values, in ``ROW_COLUMNS`` order."""
     return (
         row.id,
         row.ns_key,
@@ -89,7 +91,6 @@ def params_of(row: Row) -> tuple[Any, ...]:
         row.last_rotated_at,
         row.next_rotation_at,
     )
-
 
 
 # Columns added after the listing table was first made: stores made before them

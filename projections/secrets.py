@@ -258,7 +258,11 @@ def _next_row(before: Row | None, item: Any) -> Row | None:
     row.updated_by = item.actor
     if isinstance(
         item,
-        (SecretAggregate.ValueChanged, SecretAggregate.Promoted, SecretAggregate.Rotated),
+        (
+            SecretAggregate.ValueChanged,
+            SecretAggregate.Promoted,
+            SecretAggregate.Rotated,
+        ),
     ):
         row.version = item.value_version
     if isinstance(item, SecretAggregate.Rotated):

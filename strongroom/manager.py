@@ -18,10 +18,10 @@ from strongroom.domain.results import (
 )
 from strongroom.domain.validation import Value
 from strongroom.generating import GeneratingFace
-from strongroom.lifecycle import LifecycleFace
 from strongroom.infrastructure.master_key import MasterKeyProvider, as_provider
 from strongroom.infrastructure.repository import SecretRepository
 from strongroom.infrastructure.store import StrongroomApplication
+from strongroom.lifecycle import LifecycleFace
 from strongroom.projections.runner import CatchUp
 from strongroom.projections.secrets import SecretsProjection, SecretsView
 from strongroom.reading import ReadingFace

@@ -13,12 +13,21 @@ commands, by what they act on; ``run`` with ``supervisor`` and ``masking``).
 from __future__ import annotations
 
 # Importing the command modules registers their commands on ``app``.
-from strongroom.cli import admin, generate, keys, records, run, secrets, transfer
+from strongroom.cli import (
+    admin,
+    generate,
+    keys,
+    lifecycle,
+    records,
+    run,
+    secrets,
+    transfer,
+)
 from strongroom.cli.base import app, hoist_global_options
 from strongroom.errors import EXIT_ERROR
 
 __all__ = ["app", "hoist_global_options", "main"]
-_COMMANDS = (secrets, records, keys, transfer, admin, run, generate)
+_COMMANDS = (secrets, lifecycle, records, keys, transfer, admin, run, generate)
 
 
 def main() -> None:

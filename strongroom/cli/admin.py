@@ -218,6 +218,14 @@ def serve(
         bool,
         typer.Option("--access-log/--no-access-log", help="JSON lines on stderr."),
     ] = True,
+    rotation_command: Annotated[
+        str | None,
+        typer.Option(
+            "--rotation-command",
+            envvar="STRONGROOM_ROTATION_COMMAND",
+            help="Run per rotation step (see `strongroom rotate --command`).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (Fluxbase-compatible, under /api/v1/secrets).
 
@@ -233,6 +241,8 @@ def serve(
     except StrongroomError as exc:
         _fail(str(exc), _exit_code(exc))
     serving.configure_access_log(enabled=access_log)
+    if rotation_command:
+        os.environ[serving.ROTATION_COMMAND_ENV] = rotation_command
     if workers > 1:
         # Create the store (and an embedded store's master key) once, here: each
         # worker then opens it itself, from these settings.

@@ -1,5 +1,5 @@
 """Commands that write and read secrets: put, create, get, reveal, list, versions,
-rollback, revoke, reinstate, delete, patch, update."""
+rollback, patch, update (the lifecycle's are in ``lifecycle``)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from strongroom.cli.base import (
     JsonValue,
     Name,
     Namespace,
+    _checked,
     _fail,
     _parse_moment,
     _run,
@@ -32,15 +33,13 @@ from strongroom.cli.generate import (
     generation,
 )
 from strongroom.cli.io import (
-    _confirm,
-    _print_json,
     _read_value,
     _show,
     _show_secret,
 )
+from strongroom.domain import validation as check
 from strongroom.domain.validation import Value
 from strongroom.errors import (
-    EXIT_NOT_FOUND,
     EXIT_USAGE,
 )
 
@@ -148,6 +147,10 @@ def reveal(
     version: Annotated[
         int | None, typer.Option("--version", "-v", help="An older value version.")
     ] = None,
+    stage: Annotated[
+        str | None,
+        typer.Option("--stage", help="The version a stage is on: previous, pending..."),
+    ] = None,
     app_name: Annotated[
         str | None,
         typer.Option("--app", help="The app asking (for restricted secrets)."),
@@ -168,6 +171,7 @@ def reveal(
             name,
             namespace=namespace,
             version=version,
+            stage=stage,
             app=app_name,
             env=env,
             audit=True,
@@ -195,9 +199,13 @@ def list_(
     status: Annotated[
         str | None,
         typer.Option(
-            "--status", help="active, revoked or deleted (default: active and revoked)."
+            "--status",
+            help="active, revoked, pending_deletion or deleted (default: all but deleted).",
         ),
     ] = None,
+    rotation_due: Annotated[
+        bool, typer.Option("--rotation-due", help="Only those due for rotation.")
+    ] = False,
     limit: Annotated[
         int, typer.Option("--limit", help="At most this many (1-1000).")
     ] = 100,
@@ -213,6 +221,7 @@ def list_(
             namespace=namespace,
             prefix=prefix,
             status=status,
+            rotation_due=rotation_due,
             limit=limit,
             cursor=cursor,
         )
@@ -246,7 +255,7 @@ def versions(name: Name, namespace: Namespace = None, as_json: AsJson = False) -
         found,
         as_json=as_json,
         title=f"versions of {name}",
-        columns=["version", "created", "by", "cause", "from"],
+        columns=["version", "created", "by", "cause", "from", "stages"],
         rows=lambda: [
             [
                 v.version,
@@ -254,6 +263,7 @@ def versions(name: Name, namespace: Namespace = None, as_json: AsJson = False) -
                 v.created_by,
                 v.cause.value,
                 v.source_version,
+                " ".join(v.stages),
             ]
             for v in found
         ],
@@ -270,44 +280,6 @@ def rollback(
     """Add a new version carrying an older version's value."""
     secret = _run(lambda sm: sm.rollback(name, version, namespace=namespace))
     _show_secret(secret, as_json=as_json)
-
-
-def _toggle(verb: str, name: str, namespace: str | None, as_json: bool) -> None:
-    changed = _run(lambda sm: getattr(sm, verb)(name, namespace=namespace))
-    if as_json:
-        _print_json({"name": name, "namespace": namespace, "changed": changed})
-    else:
-        sys.stdout.write(f"{verb}d {name}\n" if changed else f"{name}: unchanged\n")
-
-
-@app.command()
-def revoke(name: Name, namespace: Namespace = None, as_json: AsJson = False) -> None:
-    """Refuse reveals of a secret until it is reinstated."""
-    _toggle("revoke", name, namespace, as_json)
-
-
-@app.command()
-def reinstate(name: Name, namespace: Namespace = None, as_json: AsJson = False) -> None:
-    """Allow reveals of a revoked secret again."""
-    _toggle("reinstate", name, namespace, as_json)
-
-
-@app.command()
-def delete(
-    name: Name,
-    namespace: Namespace = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
-    as_json: AsJson = False,
-) -> None:
-    """Crypto-shred a secret: every version becomes unreadable, the name stays taken."""
-    _confirm(yes, f"Delete {name!r} forever? Every version becomes unreadable")
-    deleted = _run(lambda sm: sm.delete(name, namespace=namespace))
-    if as_json:
-        _print_json({"name": name, "namespace": namespace, "deleted": deleted})
-    elif deleted:
-        sys.stdout.write(f"deleted {name}\n")
-    else:
-        _fail(f"secret {name!r} not found (or already deleted)", EXIT_NOT_FOUND)
 
 
 @app.command()
@@ -346,6 +318,13 @@ def update(
         str | None,
         typer.Option("--expires-at", help="When it expires: ISO 8601 with offset."),
     ] = None,
+    rotation_interval: Annotated[
+        str | None,
+        typer.Option(
+            "--rotation-interval",
+            help="Due for rotation this long after the last one (1h to 1000d; 'none').",
+        ),
+    ] = None,
     expected_version: Annotated[
         int | None,
         typer.Option(
@@ -365,9 +344,19 @@ def update(
         changes["description"] = description
     if expires_at is not None:
         changes["expires_at"] = _parse_moment(expires_at, "--expires-at")
+    if rotation_interval is not None:
+        changes["rotation_interval"] = (
+            None
+            if rotation_interval == "none"
+            else _checked(
+                lambda: check.parse_duration(rotation_interval, "--rotation-interval")
+            )
+        )
     if not changes:
         _fail(
-            "nothing to update: give --value, --description or --expires-at", EXIT_USAGE
+            "nothing to update: give --value, --description, --expires-at"
+            " or --rotation-interval",
+            EXIT_USAGE,
         )
     secret = _run(
         lambda sm: sm.update(

@@ -3,6 +3,7 @@ and the routers of the secrets and key APIs."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,6 +26,7 @@ from strongroom.http.middleware import (
     known_query,
 )
 from strongroom.http.schemas import ErrorOut, HealthOut
+from strongroom.services.lifecycle import RotationHook
 
 MAX_BODY = 1024 * 1024
 _INDEX = {
@@ -73,12 +75,39 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "internal error", "internal")
 
 
-def create_app(sm: SecretsManager) -> FastAPI:
-    """The ASGI application serving ``sm``."""
+async def _purge(sm: SecretsManager, every: float) -> None:
+    """Purge due deletions now and then (several workers: one wins each secret)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            purged = await run_in_threadpool(sm.purge_due)
+        except Exception as exc:  # noqa: BLE001 - keep serving; try again later
+            access_log.error("purge failed: %s", type(exc).__name__)
+            continue
+        for ref in purged:
+            access_log.info("purged secret %s", ref.id)
+
+
+def create_app(
+    sm: SecretsManager,
+    *,
+    rotation_hook: RotationHook | None = None,
+    purge_every: float | None = 60.0,
+) -> FastAPI:
+    """The ASGI application serving ``sm``: ``rotation_hook`` runs the set and
+    test steps of ``POST …/rotate``; every ``purge_every`` seconds the secrets
+    whose deletion date has passed are purged (None: never)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        purging = (
+            None
+            if purge_every is None
+            else asyncio.create_task(_purge(sm, purge_every))
+        )
         yield
+        if purging is not None:
+            purging.cancel()
         app.state.feed_follower.close()
 
     app = FastAPI(
@@ -91,6 +120,7 @@ def create_app(sm: SecretsManager) -> FastAPI:
         dependencies=[Depends(known_query)],
     )
     app.state.sm = sm
+    app.state.rotation_hook = rotation_hook
     app.state.feed_follower = feed.LogFollower(sm)
     app.router.redirect_slashes = False
     app.add_middleware(BodyLimit, limit=MAX_BODY)

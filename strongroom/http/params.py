@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Path, Query
 
 from strongroom.domain import validation as check
+from strongroom.domain.lifecycle import RECOVERY_DAYS
 from strongroom.http.schemas import MOMENT_TEXT, ErrorOut
 
 NameParam = Annotated[
@@ -27,6 +28,14 @@ LabelQuery = Annotated[
 MomentQuery = Annotated[datetime | None, Query(json_schema_extra=MOMENT_TEXT)]
 VersionParam = Annotated[int, Path(ge=1, le=check.MAX_COUNT)]
 VersionQuery = Annotated[int | None, Query(ge=1, le=check.MAX_COUNT)]
+RecoveryWindowQuery = Annotated[
+    int | None,
+    Query(
+        ge=RECOVERY_DAYS[0],
+        le=RECOVERY_DAYS[1],
+        description="Schedule the deletion this many days ahead.",
+    ),
+]
 AppQuery = Annotated[
     str | None,
     Query(alias="app", max_length=check.MAX_LABEL, pattern=check.LABEL_PATTERN),

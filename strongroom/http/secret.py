@@ -29,12 +29,14 @@ from strongroom.http.params import (
     LabelQuery,
     NameParam,
     NamespaceQuery,
+    RecoveryWindowQuery,
     VersionParam,
     VersionQuery,
 )
 from strongroom.http.schemas import (
     AuditOut,
     MessageOut,
+    RotateIn,
     SecretOut,
     SecretVersionOut,
     UpdateIn,
@@ -45,6 +47,7 @@ from strongroom.http.views import (
     audit_out,
     delete,
     get_live,
+    rotate_secret,
     secret_out,
     update,
     version_out,
@@ -131,11 +134,13 @@ def secret_routes(
         key: Key,
         namespace: Ns = None,
         version: VersionQuery = None,
+        stage: LabelQuery = None,
         app_name: AppQuery = None,
         env: LabelQuery = None,
         expand: bool = False,
     ) -> Response:
-        """The value (current, or ``version``): needs ``secrets:reveal``.
+        """The value (current, ``version``, or the version ``stage`` is on):
+        needs ``secrets:reveal``.
 
         A secret restricted to apps or envs needs ``app`` and ``env`` naming
         allowed ones (a token bound to an app and env names them itself).
@@ -151,6 +156,7 @@ def secret_routes(
                 name,
                 namespace=ns,
                 version=version,
+                stage=stage,
                 caller=token.caller(app_name, env),
                 actor=token.actor,
                 audit=True,
@@ -181,6 +187,27 @@ def secret_routes(
 
     toggle_route("revoke", "Stop reveals until reinstated (idempotent).")
     toggle_route("reinstate", "Allow reveals again (idempotent).")
+    toggle_route("restore", "Cancel a scheduled deletion (idempotent).")
+
+    @router.post(
+        base + "/rotate", response_model=SecretOut, name="rotate" + suffix, **OUT
+    )
+    async def rotate(
+        request: Request,
+        token: Write,
+        sm: Manager,
+        key: Key,
+        body: RotateIn,
+        namespace: Ns = None,
+    ) -> SecretOut:
+        """Rotate: a new pending version (``value``, else generated), the
+        server's configured hook (set, test), then it becomes current. 502 when
+        a step fails (current untouched); rotating again resumes."""
+        name, ns = await resolve_async(sm, token, key, namespace)
+        hook = request.app.state.rotation_hook
+        return secret_out(
+            await run_in_threadpool(rotate_secret, sm, name, ns, body, token, hook)
+        )
 
     @router.get(
         base + "/history", response_model=list[AuditOut], name="history" + suffix, **OUT
@@ -217,11 +244,19 @@ def secret_routes(
         base, response_model=MessageOut, responses=ERRORS, name="delete" + suffix
     )
     async def remove(
-        token: Write, sm: Manager, key: Key, namespace: Ns = None
+        token: Write,
+        sm: Manager,
+        key: Key,
+        namespace: Ns = None,
+        recovery_window_days: RecoveryWindowQuery = None,
     ) -> MessageOut:
-        """Crypto-shred the secret; its name stays reserved."""
+        """Crypto-shred the secret; its name stays reserved. With
+        ``recovery_window_days`` (7-30) it is scheduled instead: ``/restore``
+        cancels it until then."""
         name, ns = await resolve_async(sm, token, key, namespace)
-        await run_in_threadpool(delete, sm, name, ns, token)
+        await run_in_threadpool(delete, sm, name, ns, token, recovery_window_days)
+        if recovery_window_days is not None:
+            return MessageOut(message="Secret scheduled for deletion")
         return MessageOut(message="Secret deleted successfully")
 
 

@@ -31,11 +31,15 @@ from strongroom.http.app import create_app
 from strongroom.http.errors import access_log
 from strongroom.http.feed import end_streams
 from strongroom.manager import SecretsManager
+from strongroom.rotation_hooks import command_hook
+from strongroom.services.lifecycle import RotationHook
 
 GRACE_SECONDS = 30
 """How long a stopping server waits for requests in flight."""
 ACCESS_LOG_ENV = "STRONGROOM_HTTP_ACCESS_LOG"
 """Tells worker processes whether to write the access log ("1") or not."""
+ROTATION_COMMAND_ENV = "STRONGROOM_ROTATION_COMMAND"
+"""The command a server runs for each rotation step (``serve --rotation-command``)."""
 
 
 class NoDelayH11Protocol(H11Protocol):
@@ -109,11 +113,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def rotation_hook_from_env() -> RotationHook | None:
+    """The server's rotation hook: ``STRONGROOM_ROTATION_COMMAND``, if set (hooks
+    are the operator's configuration, never a request's)."""
+    command = os.environ.get(ROTATION_COMMAND_ENV)
+    return command_hook(command) if command else None
+
+
 def app_from_env() -> FastAPI:
     """A worker's application: its own manager on the store the settings name."""
     configure_access_log(enabled=os.environ.get(ACCESS_LOG_ENV) == "1")
     sm = SecretsManager.open()  # the settings: STRONGROOM_DATABASE_URL and the rest
-    app = create_app(sm)
+    app = create_app(sm, rotation_hook=rotation_hook_from_env())
     serving = app.router.lifespan_context
 
     @asynccontextmanager
@@ -161,7 +172,9 @@ def run(
         _announce(announce, scheme, sock.getsockname(), workers)
         Multiprocess(config, sockets=[sock]).run()
         return
-    config = uvicorn.Config(create_app(sm), **common)
+    config = uvicorn.Config(
+        create_app(sm, rotation_hook=rotation_hook_from_env()), **common
+    )
     server = uvicorn.Server(config)
     startup = server.startup
 

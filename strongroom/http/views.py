@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from fastapi import Response
@@ -20,14 +20,20 @@ from strongroom.domain.errors import (
     ValidationError,
     VersionConflictError,
 )
+from strongroom.domain.generation import Generate
+from strongroom.domain.lifecycle import recovery_window_days, rotation_interval_days
+from strongroom.domain.results import Status
 from strongroom.domain.tokens import ApiToken
+from strongroom.domain.validation import Value
 from strongroom.http.schemas import (
     AuditOut,
+    RotateIn,
     SecretOut,
     SecretSummaryOut,
     SecretVersionOut,
     UpdateIn,
 )
+from strongroom.services.lifecycle import RotationHook
 
 _VERSION_IDS = uuid.UUID("6f1d3c0e-5a7b-4c1e-9d2f-7b8a9c0d1e2f")
 
@@ -46,6 +52,13 @@ def answer_list(items: list[SecretSummaryOut]) -> Response:
     """A JSON array of summaries as the response, serialized once."""
     body = _SUMMARIES.dump_json(items, exclude_none=True)
     return Response(body, media_type="application/json")
+
+
+_STATUS_OUT: dict[Status, Literal["revoked", "pending_deletion", "deleted"]] = {
+    Status.REVOKED: "revoked",
+    Status.PENDING_DELETION: "pending_deletion",
+    Status.DELETED: "deleted",
+}
 
 
 def secret_out(secret: Secret) -> SecretOut:
@@ -67,6 +80,15 @@ def secret_out(secret: Secret) -> SecretOut:
         allowed_apps=list(secret.allowed_apps) or None,
         envs=list(secret.envs) or None,
         tags=dict(secret.tags) or None,
+        status=None if secret.status is Status.ACTIVE else _STATUS_OUT[secret.status],
+        deletion_date=secret.deletion_date,
+        rotation_interval_days=(
+            None
+            if secret.rotation_interval is None
+            else secret.rotation_interval.total_seconds() / 86400
+        ),
+        last_rotated_at=secret.last_rotated_at,
+        next_rotation_at=secret.next_rotation_at,
     )
 
 
@@ -85,6 +107,7 @@ def version_out(secret_id: UUID, version: SecretVersion) -> SecretVersionOut:
         version=version.version,
         created_at=version.created_at,
         created_by=version.created_by,
+        stages=list(version.stages) or None,
     )
 
 
@@ -128,16 +151,51 @@ def update(
         raise ValidationError(msg)
     if given.get("value", "") is None:
         del given["value"]  # a value cannot be cleared: null means "unchanged"
+    if "rotation_interval_days" in given:
+        days = given.pop("rotation_interval_days")
+        given["rotation_interval"] = (
+            None if days is None else rotation_interval_days(days)
+        )
     if not given:
         return get_live(sm, name, namespace)
     return sm.update(name, namespace=namespace, actor=token.actor, **given)
 
 
+def rotate_secret(
+    sm: SecretsManager,
+    name: str,
+    namespace: str | None,
+    body: RotateIn,
+    token: ApiToken,
+    hook: RotationHook | None,
+) -> Secret:
+    """Rotate with the server's hook: the given value, else a generated one."""
+    if body.value is not None and body.generate is not None:
+        msg = "give a value or generate, not both"
+        raise ValidationError(msg)
+    value: Value | Generate | None = body.value
+    if body.generate is not None:
+        value = Generate(**body.generate.model_dump())
+    return sm.rotate(
+        name, namespace=namespace, hook=hook, value=value, actor=token.actor
+    )
+
+
 def delete(
-    sm: SecretsManager, name: str, namespace: str | None, token: ApiToken
+    sm: SecretsManager,
+    name: str,
+    namespace: str | None,
+    token: ApiToken,
+    window_days: int | None = None,
 ) -> None:
-    """Crypto-shred the secret: 404 if it never existed, 410 if already deleted."""
-    if not sm.delete(name, namespace=namespace, actor=token.actor):
-        get_live(sm, name, namespace)  # raises: 404 never existed, 410 deleted
+    """Crypto-shred the secret, or schedule it: 404 if it never existed, 410 if
+    already deleted; scheduling one already scheduled changes nothing."""
+    window = None if window_days is None else recovery_window_days(window_days)
+    if not sm.delete(
+        name, namespace=namespace, recovery_window=window, actor=token.actor
+    ):
+        found = get_live(sm, name, namespace)  # raises: 404 never existed, 410 deleted
+        if window is not None and found.status is Status.PENDING_DELETION:
+            return
         msg = f"secret {name!r} appeared while being deleted; try again"
         raise VersionConflictError(msg)

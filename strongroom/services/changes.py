@@ -19,6 +19,7 @@ from strongroom.domain.errors import (
 )
 from strongroom.domain.fields import metadata_changes, new_secret_fields
 from strongroom.domain.generation import Generate
+from strongroom.domain.lifecycle import check_recovery_window
 from strongroom.domain.reservations import RequestReceipt
 from strongroom.domain.results import Secret
 from strongroom.domain.secret import SecretAggregate
@@ -216,7 +217,7 @@ class Changes(Service):
         who = self._who(actor)
         if recovery_window is None:
             return self.shred(lambda: self._repo.lookup(name, namespace), who)
-        window = check.check_recovery_window(recovery_window)
+        window = check_recovery_window(recovery_window)
 
         def schedule(secret: SecretAggregate) -> bool:
             at = now()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from eventsourcing.persistence import IntegrityError
 
@@ -17,15 +18,15 @@ from strongroom.domain.errors import (
     describe,
 )
 from strongroom.domain.generation import Generate
-from strongroom.domain.results import Secret, SecretRef
-from strongroom.domain.secret import SecretAggregate
-from strongroom.domain.stages import (
+from strongroom.domain.lifecycle import (
     CURRENT,
     check_stage,
     check_unlabel,
     short_reason,
     steps_after,
 )
+from strongroom.domain.results import Secret, SecretRef
+from strongroom.domain.secret import SecretAggregate
 from strongroom.domain.validation import Value
 from strongroom.infrastructure.repository import live
 from strongroom.services.base import Service, Store, given_value, now
@@ -70,7 +71,9 @@ class Lifecycle(Service):
         while True:
             self._catch_up.run()
             batch = [
-                i for i in self._view.due_deletions(moment, PURGE_BATCH) if i not in tried
+                i
+                for i in self._view.due_deletions(moment, PURGE_BATCH)
+                if i not in tried
             ]
             if not batch:
                 return purged
@@ -83,7 +86,7 @@ class Lifecycle(Service):
                 ref = SecretRef(found.id, found.name, found.namespace)
                 # A restore racing this purge has one winner: the stream's version.
                 if self._changes.shred(
-                    lambda i=secret_id: self._repo.load(i), who, due=moment
+                    partial(self._repo.load, secret_id), who, due=moment
                 ):
                     purged.append(ref)
 
@@ -108,9 +111,7 @@ class Lifecycle(Service):
                 value = self._repo.value_at(secret, version)
             return secret.label(label, version, at=now(), actor=who, value=value)
 
-        _, changed = self._changes.mutate(
-            name, namespace, move, retry=True, full=True
-        )
+        _, changed = self._changes.mutate(name, namespace, move, retry=True, full=True)
         return bool(changed)
 
     def unlabel(
@@ -146,7 +147,9 @@ class Lifecycle(Service):
         namespace = check.check_namespace(namespace)
         who = self._who(actor)
         with self._repo.operation():
-            secret = live(self._repo.lookup(name, namespace, full=True), name, namespace)
+            secret = live(
+                self._repo.lookup(name, namespace, full=True), name, namespace
+            )
             if secret.rotation_step is not None:
                 if value is not None:
                     msg = (
@@ -208,4 +211,3 @@ class Lifecycle(Service):
 
 def _clock() -> datetime:
     return now()
-

@@ -21,6 +21,7 @@ from strongroom.domain.errors import (
     ValidationError,
     describe,
 )
+from strongroom.domain.lifecycle import check_stage
 from strongroom.domain.reads import Reveal
 from strongroom.domain.references import (
     MAX_DEPTH,
@@ -30,7 +31,6 @@ from strongroom.domain.references import (
     substitute,
 )
 from strongroom.domain.secret import SecretAggregate
-from strongroom.domain.stages import check_stage
 from strongroom.domain.stream import Tombstone
 from strongroom.domain.validation import Value
 from strongroom.infrastructure.crypto import new_id

@@ -1,9 +1,11 @@
-"""Version stages and the rotation's steps: which labels the store manages, and
-the order a rotation goes through (AWS Secrets Manager's four steps)."""
+"""The lifecycle's rules: version stages (which labels the store manages), the
+order a rotation's steps go in (AWS Secrets Manager's four), recovery windows
+and rotation intervals."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 
 from strongroom.domain import validation as check
 from strongroom.domain.errors import ValidationError
@@ -17,6 +19,8 @@ PENDING = "pending"  # a rotation's new version, until it is promoted
 STEPS = ("create", "set", "test", "promote")
 HOOK_STEPS = ("set", "test")
 MAX_REASON = 1000
+RECOVERY_DAYS = (7, 30)  # AWS Secrets Manager's RecoveryWindowInDays
+ROTATION_DAYS = (1, 1000)  # and its AutomaticallyAfterDays
 
 
 def check_stage(stage: object) -> str:
@@ -53,3 +57,42 @@ def short_reason(reason: str, value: str) -> str:
         reason = reason.replace(value, "[value]")
     text = "".join(ch if ch.isprintable() else " " for ch in reason)
     return " ".join(text.split())[:MAX_REASON] or "failed"
+
+
+def check_recovery_window(window: object) -> timedelta:
+    """A deletion's recovery window: 7 to 30 days, as AWS Secrets Manager's."""
+    return check.check_duration(
+        window,
+        "recovery window",
+        minimum=timedelta(days=7),
+        maximum=timedelta(days=30),
+        rule="expected a timedelta from 7 to 30 days",
+    )
+
+
+def recovery_window_days(days: object) -> timedelta:
+    """A recovery window given in whole days (AWS's ``RecoveryWindowInDays``)."""
+    return timedelta(
+        days=check.check_count(days, "recovery window", minimum=7, maximum=30)
+    )
+
+
+def rotation_interval_days(days: object) -> timedelta:
+    """A rotation interval given in whole days (AWS's ``AutomaticallyAfterDays``)."""
+    low, high = ROTATION_DAYS
+    count = check.check_count(days, "rotation interval", minimum=low, maximum=high)
+    return timedelta(days=count)
+
+
+def check_rotation_interval(interval: object) -> int | None:
+    """A rotation interval (1 hour to 1,000 days) as whole seconds, or None."""
+    if interval is None:
+        return None
+    checked = check.check_duration(
+        interval,
+        "rotation interval",
+        minimum=timedelta(hours=1),
+        maximum=timedelta(days=1000),
+        rule="expected a timedelta from 1 hour to 1000 days",
+    )
+    return int(checked.total_seconds())
