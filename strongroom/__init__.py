@@ -10,10 +10,12 @@ from strongroom.domain.errors import (
     KeyReusedError,
     MasterKeyError,
     NameReservedError,
+    RotationFailedError,
     SecretDeletedError,
     SecretExistsError,
     SecretExpiredError,
     SecretNotFoundError,
+    SecretPendingDeletionError,
     SecretRevokedError,
     StoreBusyError,
     StoreUnavailableError,
@@ -38,6 +40,7 @@ from strongroom.domain.results import (
     Page,
     Rotation,
     Secret,
+    SecretRef,
     SecretStats,
     SecretVersion,
     Status,
@@ -48,6 +51,7 @@ from strongroom.infrastructure.master_key import (
     RawKeyProvider,
 )
 from strongroom.manager import SecretsManager
+from strongroom.rotation_hooks import CommandHookError, command_hook
 from strongroom.services.feed import ChangeWatch
 from strongroom.services.field_encryption import FieldEncryption
 from strongroom.services.keys import KeyAPI
@@ -62,6 +66,7 @@ __all__ = [
     "Change",
     "ChangePage",
     "ChangeWatch",
+    "CommandHookError",
     "CommandKeyProvider",
     "CommitUnknownError",
     "ConflictError",
@@ -83,11 +88,14 @@ __all__ = [
     "Page",
     "RawKeyProvider",
     "Rotation",
+    "RotationFailedError",
     "Secret",
     "SecretDeletedError",
     "SecretExistsError",
     "SecretExpiredError",
     "SecretNotFoundError",
+    "SecretPendingDeletionError",
+    "SecretRef",
     "SecretRevokedError",
     "SecretStats",
     "SecretVersion",
@@ -100,6 +108,7 @@ __all__ = [
     "ValidationError",
     "VersionConflictError",
     "VersionNotFoundError",
+    "command_hook",
 ]
 
 __version__ = "0.1.0"

@@ -21,6 +21,7 @@ from strongroom.domain.errors import (
     ValidationError,
 )
 from strongroom.domain.fields import new_secret_fields
+from strongroom.domain.results import Status
 from strongroom.domain.secret import SecretAggregate
 from strongroom.infrastructure.crypto import Sealer
 from strongroom.services.base import (
@@ -54,7 +55,8 @@ class Transfer(Service):
         Values leave the store in the clear only with ``plaintext=True``; with a
         ``transport_key`` (32 bytes) each value is sealed to it (``"sealed"``
         replaces ``"value"``), and only ``import_secrets`` with that key reads it.
-        Deleted secrets are not exported: their values are shredded.
+        Deleted secrets are not exported (their values are shredded), nor are
+        those pending deletion (nothing reveals them).
         """
         sealer = export_sealer(
             "values", plaintext=plaintext, transport_key=transport_key
@@ -70,7 +72,11 @@ class Transfer(Service):
                 # One query per page; a secret without a usable head is replayed.
                 found = self._repo.load_page(ids)
             for secret in found:
-                if isinstance(secret, SecretAggregate):
+                # Nothing reveals a secret pending deletion: an export neither.
+                if (
+                    isinstance(secret, SecretAggregate)
+                    and secret.status is not Status.PENDING_DELETION
+                ):
                     yield ndjson(_export_line(secret, sealer))
             cursor = page.next_cursor
             if cursor is None:
