@@ -53,10 +53,23 @@ def stages_of(version: int, current: int, labels: Mapping[str, int]) -> tuple[st
 def short_reason(reason: str, value: str) -> str:
     """A failure's reason as recorded: printable, one line, bounded, and without
     the pending value (a hook's error may quote what it was given)."""
-    if value:
-        reason = reason.replace(value, "[value]")
-    text = "".join(ch if ch.isprintable() else " " for ch in reason)
-    return " ".join(text.split())[:MAX_REASON] or "failed"
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in reason).split())
+    for secret in {value, " ".join(value.split())}:
+        text = _without(text, secret)
+    return text[:MAX_REASON] or "failed"
+
+
+def _without(text: str, secret: str) -> str:
+    """``text`` with every occurrence of ``secret`` marked, or removed where the
+    mark would make a new one."""
+    if not secret:
+        return text
+    marked = text.replace(secret, "[value]")
+    if secret not in marked:
+        return marked
+    while secret in text:
+        text = text.replace(secret, "")
+    return text
 
 
 def check_recovery_window(window: object) -> timedelta:
