@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, cast
 from uuid import UUID
@@ -35,6 +35,8 @@ def _plain(obj: Any) -> Any:
         return [_plain(v) for v in obj]
     if isinstance(obj, datetime):
         return obj.isoformat()
+    if isinstance(obj, timedelta):
+        return obj.total_seconds()  # seconds, as JSON has no durations
     if isinstance(obj, (UUID, Enum)):
         return str(obj.value if isinstance(obj, Enum) else obj)
     return obj
