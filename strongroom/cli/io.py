@@ -33,10 +33,9 @@ def _plain(obj: Any) -> Any:
         return {str(k): _plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_plain(v) for v in obj]
-    if isinstance(obj, datetime):
-        return obj.isoformat()
-    if isinstance(obj, timedelta):
-        return obj.total_seconds()  # seconds, as JSON has no durations
+    if isinstance(obj, (datetime, timedelta)):
+        # JSON has no durations: seconds.
+        return obj.isoformat() if isinstance(obj, datetime) else obj.total_seconds()
     if isinstance(obj, (UUID, Enum)):
         return str(obj.value if isinstance(obj, Enum) else obj)
     return obj
