@@ -53,6 +53,7 @@ IdempotencyKey = Annotated[
     PREFIX + "/", response_model=list[SecretSummaryOut], include_in_schema=False, **OUT
 )
 async def list_secrets(
+    *,
     given: ReadLater,
     sm: Manager,
     request: Request,
@@ -60,8 +61,10 @@ async def list_secrets(
     namespace: NamespaceQuery = None,
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    rotation_due: bool = False,
 ) -> Response:
-    """Live secrets' metadata (global first, then by namespace and name).
+    """Live secrets' metadata (global first, then by namespace and name);
+    ``rotation_due``: only those whose next rotation time has come.
 
     Without ``limit``, every one (Fluxbase's contract); with it, one page, and
     a ``Link: <...>; rel="next"`` header while more remain.
@@ -75,10 +78,14 @@ async def list_secrets(
                 return []
             wanted_scope, wanted_ns = "namespace", token.namespace
         if limit is None:
-            found = all_secrets(sm, wanted_scope, wanted_ns, cursor)
+            found = all_secrets(sm, wanted_scope, wanted_ns, cursor, rotation_due)
             return [summary_out(secret) for secret in found]
         return sm.list(
-            scope=wanted_scope, namespace=wanted_ns, limit=limit, cursor=cursor
+            scope=wanted_scope,
+            namespace=wanted_ns,
+            rotation_due=rotation_due,
+            limit=limit,
+            cursor=cursor,
         )
 
     page = await run_in_threadpool(run)
@@ -104,6 +111,8 @@ async def stats(token: Read, sm: Manager) -> StatsOut:
         active=found.active,
         revoked=found.revoked,
         deleted=found.deleted,
+        pending_deletion=found.pending_deletion,
+        rotation_due=found.rotation_due,
     )
 
 

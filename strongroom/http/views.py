@@ -117,11 +117,21 @@ def audit_out(entry: Any) -> AuditOut:
 
 
 def all_secrets(
-    sm: SecretsManager, scope: str | None, namespace: str | None, cursor: str | None
+    sm: SecretsManager,
+    scope: str | None,
+    namespace: str | None,
+    cursor: str | None,
+    rotation_due: bool = False,  # noqa: FBT001, FBT002 - a filter, passed along
 ) -> Iterator[Secret]:
     """Every live secret in listing order, a page of 1,000 at a time."""
     while True:
-        page = sm.list(scope=scope, namespace=namespace, limit=1000, cursor=cursor)
+        page = sm.list(
+            scope=scope,
+            namespace=namespace,
+            rotation_due=rotation_due,
+            limit=1000,
+            cursor=cursor,
+        )
         yield from page.items
         if page.next_cursor is None:
             return
