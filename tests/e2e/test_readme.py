@@ -137,3 +137,86 @@ def test_readme_command_lines_run_when_executed(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "hunter2" in done.stdout  # the reveal
     assert "strongroom " in done.stdout.splitlines()[-1]
+
+
+def test_readme_lifecycle_example_runs_when_executed(tmp_path: Path) -> None:
+    section = README.read_text().split("## Lifecycle", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert match is not None, "the README has no lifecycle example"
+    namespace = {"db_path": str(tmp_path / "life.db"), "master_key": bytes(range(32))}
+
+    exec(compile(match.group(1), str(README), "exec"), namespace)
+
+    assert namespace["calls"] == ["set", "test"]
+
+
+def test_readme_rotation_hook_rotates_a_real_role_when_run(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    import base64
+    import os
+    import secrets
+    import subprocess
+    import sys
+
+    import psycopg
+
+    section = README.read_text().split("**Worked example", 1)[1]
+    script, commands = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)[:2]
+    (tmp_path / "rotate-pg-role.sh").write_text(script)
+    role = f"strongroom_readme_{secrets.token_hex(4)}"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "ADMIN_URL": postgres_url,
+        "APP_URL": "postgresql://" + postgres_url.rsplit("@", 1)[1],  # no user
+        "STRONGROOM_DATABASE_URL": "sqlite:///" + str(tmp_path / "store.db"),
+        "STRONGROOM_MASTER_KEY": base64.b64encode(bytes(range(32))).decode(),
+    }
+
+    def verifier() -> str | None:
+        with psycopg.connect(postgres_url) as conn:
+            found = conn.execute(
+                "SELECT rolpassword FROM pg_authid WHERE rolname = %s", (role,)
+            ).fetchone()
+        assert found is not None
+        return found[0]
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+    try:
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", commands.replace(" app'", f" {role}'")],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        first = verifier()
+        assert first is not None
+        assert first.startswith("SCRAM-SHA-256$")
+        again = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "strongroom",
+                "rotate",
+                "app/db-password",
+                "--command",
+                f"sh rotate-pg-role.sh {role}",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert again.returncode == 0, again.stderr
+        assert verifier() not in {None, first}
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f'DROP ROLE IF EXISTS "{role}"')
