@@ -124,6 +124,13 @@ def render() -> str:
         ):
             parts.append(f"### `{name}`\n\n{_doc(obj)}\n\n{_fields(obj)}")
     parts.append("## Errors\n\n" + "\n".join(_error_tree()) + "\n")
+    parts.append("## Rotation hooks\n")
+    for name in ("command_hook", "CommandHookError"):
+        obj = getattr(strongroom, name)
+        heading = (
+            f"`{_signature(name, obj)}`" if inspect.isfunction(obj) else f"`{name}`"
+        )
+        parts.append(f"### {heading}\n\n{_doc(obj)}\n")
     parts.append("## Master keys and settings\n")
     for name in (
         "MasterKeyProvider",
