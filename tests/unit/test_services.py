@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
+from datetime import timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -18,8 +19,10 @@ from strongroom.domain.errors import (
     AccessDeniedError,
     ConflictError,
     NameReservedError,
+    RotationFailedError,
     SecretDeletedError,
     SecretExistsError,
+    SecretPendingDeletionError,
     VersionConflictError,
 )
 from strongroom.domain.reservations import NameReservation
@@ -29,6 +32,7 @@ from strongroom.domain.validation import Value
 from strongroom.infrastructure.recorders import KeyChange
 from strongroom.services.base import Store
 from strongroom.services.changes import Changes
+from strongroom.services.lifecycle import Lifecycle
 from strongroom.services.patch import Patches
 from strongroom.services.reads import Reads
 from strongroom.services.requests import Requests
@@ -92,10 +96,8 @@ class MemoryRepository:
 
     def value_at(self, secret: SecretAggregate, version: int) -> Value:
         position = secret.position_of(version)
-        past = replay(self.events(secret.id, lte=position))
-        assert isinstance(past, SecretAggregate)
-        assert past.value is not None
-        return past.value
+        value: Value = self.streams[secret.id][position - 1].value
+        return value
 
 
 class MemoryKeys:
@@ -146,6 +148,7 @@ class Services:
         self.writes = Writes(store, requests)
         self.changes = Changes(store, requests, self.writes)
         self.patches = Patches(store, requests, self.writes, self.reads, self.changes)
+        self.lifecycle = Lifecycle(store, self.changes)
 
 
 @pytest.fixture
@@ -233,3 +236,40 @@ def test_merge_patches_compare_and_swap_on_the_value_version_when_applied(
     with pytest.raises(VersionConflictError, match="version 2"):
         services.patches.merge_patch("cfg", {"x": 1}, expected_version=1)
     assert services.reads.reveal("cfg") == {"db": {"host": "b", "port": 1}}
+
+
+def test_a_rotation_resumes_at_the_step_that_failed_when_run_again(
+    services: Services,
+) -> None:
+    services.writes.create("db", "old")
+    steps: list[str] = []
+
+    def flaky(step: str, name: str, value: Value) -> bool:
+        steps.append(step)
+        return not (step == "test" and steps.count("test") == 1)
+
+    with pytest.raises(RotationFailedError):
+        services.lifecycle.rotate("db", hook=flaky, value="new")
+    assert services.reads.reveal("db") == "old"
+    services.lifecycle.rotate("db", hook=flaky)
+
+    assert steps == ["set", "test", "test"]
+    assert services.reads.reveal("db") == "new"
+    assert services.reads.reveal("db", stage="previous") == "old"
+
+
+def test_a_scheduled_deletion_is_restored_or_shredded_when_asked(
+    services: Services,
+) -> None:
+    services.writes.create("a", "v")
+    services.writes.create("b", "v")
+    for name in ("a", "b"):
+        assert services.changes.delete(name, recovery_window=timedelta(days=7))
+
+    with pytest.raises(SecretPendingDeletionError):
+        services.reads.reveal("a")
+    assert services.lifecycle.restore("a") is True
+    assert services.changes.delete("b") is True  # now, not in a week
+
+    assert services.reads.reveal("a") == "v"
+    assert len(services.keys.forgotten) == 1
