@@ -46,7 +46,11 @@ EnvOption = Annotated[str | None, typer.Option("--env", help="Reveal as this env
 Expand = Annotated[
     bool, typer.Option("--expand", help="Resolve ${name} references in values.")
 ]
-_ENDING = {Action.REVOKED: "was revoked", Action.DELETED: "was deleted"}
+_ENDING = {
+    Action.REVOKED: "was revoked",
+    Action.DELETED: "was deleted",
+    Action.DELETION_SCHEDULED: "is scheduled for deletion",
+}
 _KEPT_BY_PRISTINE = ("PATH", "HOME")
 _REINJECT_TRIES = 5
 

@@ -4,8 +4,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -209,3 +210,28 @@ def test_update_sets_the_rotation_interval_when_given_days(
     assert bad.status_code == 400
     assert listed.status_code == 200, listed.text
     assert listed.json() == []
+
+
+def test_the_server_purges_due_deletions_when_their_date_has_passed(
+    sm: SecretsManager,
+) -> None:
+    sm.create("overdue", "v")
+    sm.create("kept", "v")
+    sm.delete("kept", recovery_window=timedelta(days=7))
+    # A deletion date already passed: scheduled through the aggregate itself,
+    # since every window a caller may give is a week or more.
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    sm._changes.mutate(
+        "overdue",
+        None,
+        lambda s: s.schedule_deletion(past, at=datetime.now(UTC), actor="test"),
+        retry=True,
+    )
+
+    with TestClient(create_app(sm, purge_every=0.05)):
+        deadline = time.monotonic() + 10
+        while sm.get("overdue", include_deleted=True).status != "deleted":
+            assert time.monotonic() < deadline, "not purged"
+            time.sleep(0.05)
+
+    assert sm.get("kept").status == "pending_deletion"
