@@ -190,7 +190,7 @@ def list_(
         typer.Option(
             "--namespace",
             "-n",
-            help="Only this namespace (default: every namespace and the global ones).",
+            help="Only this one (default: every namespace).",
         ),
     ] = None,
     prefix: Annotated[

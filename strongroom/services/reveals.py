@@ -19,6 +19,7 @@ from strongroom.domain.errors import (
     SecretRevokedError,
     StrongroomError,
     ValidationError,
+    VersionNotFoundError,
     describe,
 )
 from strongroom.domain.lifecycle import check_stage
@@ -205,9 +206,6 @@ class Reveals(Service):
             version = check.check_version(version)
         if stage is not None:
             stage = check_stage(stage)
-            if version is not None:
-                msg = "give a version or a stage, not both"
-                raise ValidationError(msg)
         with self._repo.operation():
             found = self._repo.lookup(name, namespace)
             value, version = self._disclose(
@@ -241,7 +239,14 @@ class Reveals(Service):
             caller=caller,
         )
         if stage is not None:
-            version = found.stage_version(stage)
+            staged = found.stage_version(stage)
+            if version not in {None, staged}:
+                # Both given: they must name one version (as AWS's VersionId
+                # and VersionStage must).
+                where = describe(name, namespace)
+                msg = f"secret {where} has no version {version} staged {stage!r}"
+                raise VersionNotFoundError(msg)
+            version = staged
         if version is None or version == found.value_version:
             assert found.value is not None
             return copy.deepcopy(found.value), found.value_version

@@ -223,7 +223,8 @@ def test_versions_show_current_and_previous_when_values_change(
     assert sm.reveal("k", stage="current") == "v3"
     with pytest.raises(VersionNotFoundError):
         sm.reveal("k", stage="pending")
-    with pytest.raises(ValidationError):
+    assert sm.reveal("k", stage="previous", version=2) == "v2"
+    with pytest.raises(VersionNotFoundError):
         sm.reveal("k", stage="previous", version=1)
 
 
