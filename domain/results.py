@@ -88,6 +88,7 @@ class SecretVersion:
     cause: Cause
     source_version: int | None = None
     stages: tuple[str, ...] = ()
+    version_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

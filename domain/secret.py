@@ -54,6 +54,9 @@ class SecretAggregate(SecretState, Aggregate):
         envs: list[str]
         expires_at: datetime | None
         tags: dict[str, str]
+        # Added later (events before it have none): the version's id, when the
+        # writer gave one (an AWS ClientRequestToken, a request id).
+        version_id: str | None = None
 
     class ValueChanged(Event):
         """A new value version: an update, a patch or a rollback."""
@@ -71,6 +74,7 @@ class SecretAggregate(SecretState, Aggregate):
         value_version: int
         cause: str
         source_version: int | None
+        version_id: str | None = None  # added later, as Created's
 
     class MetadataChanged(Event):
         """Some metadata fields changed; the value version stays."""
@@ -130,6 +134,7 @@ class SecretAggregate(SecretState, Aggregate):
         expires_at: datetime | None,
         tags: dict[str, str],
         actor: str | None,
+        version_id: str | None = None,
     ) -> None:
         self.name = name
         self.namespace = namespace
@@ -156,6 +161,8 @@ class SecretAggregate(SecretState, Aggregate):
         self.rotation_interval: int | None = None  # seconds
         self.last_rotated_at: datetime | None = None
         self.rotation_step: str | None = None  # the last step a rotation passed
+        # Versions whose id was given (the others' ids are derived: version_id()).
+        self.version_ids: dict[int, str] = {} if version_id is None else {1: version_id}
 
     def __repr__(self) -> str:
         # The default repr lists every attribute, the value included.
@@ -182,6 +189,7 @@ class SecretAggregate(SecretState, Aggregate):
         expires_at: datetime | None = None,
         tags: Mapping[str, str] | None = None,
         actor: str | None = None,
+        version_id: str | None = None,
     ) -> SecretAggregate:
         """Create a secret (arguments already validated by the caller)."""
         return cls._create(
@@ -198,6 +206,7 @@ class SecretAggregate(SecretState, Aggregate):
             expires_at=expires_at,
             tags=dict(tags or {}),
             actor=actor,
+            version_id=version_id,
         )
 
     def change_value(
@@ -208,14 +217,16 @@ class SecretAggregate(SecretState, Aggregate):
         actor: str | None,
         cause: Cause = Cause.UPDATED,
         source_version: int | None = None,
+        version_id: str | None = None,
     ) -> None:
-        """Record a new value version."""
+        """Record a new value version (its id ``version_id`` when one is given)."""
         self.check_writable()
         self._value_changed(
             value=value,
             value_version=self.latest_version + 1,
             cause=str(cause),
             source_version=source_version,
+            version_id=version_id,
             actor=actor,
             timestamp=at,
         )
@@ -292,7 +303,10 @@ class SecretAggregate(SecretState, Aggregate):
         source_version: int | None,
         actor: str | None,
         timestamp: datetime,
+        version_id: str | None = None,
     ) -> None:
+        if version_id is not None:
+            self.version_ids[value_version] = version_id
         self.log_version(
             value_version,
             timestamp,

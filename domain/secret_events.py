@@ -116,9 +116,12 @@ class RotationStarted(SecretEvent):
     AUDIT_FIELDS = ("timestamp", "actor", "value_version")
     value: Value = field(repr=False)
     value_version: int
+    version_id: str | None = None
 
     def apply(self, aggregate: SecretState) -> None:
         """A new version, not current: the rotation's first step."""
+        if self.version_id is not None:
+            aggregate.version_ids[self.value_version] = self.version_id
         aggregate.log_version(
             self.value_version,
             self.timestamp,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from strongroom.domain import secret_events as events
 from strongroom.domain.errors import (
@@ -25,6 +25,8 @@ from strongroom.domain.validation import Value
 
 # value version -> (stream position, when, who, cause, source version)
 VersionLog = dict[int, tuple[int, datetime, str | None, Cause, int | None]]
+VERSION_IDS = UUID("6f1d3c0e-5a7b-4c1e-9d2f-7b8a9c0d1e2f")
+"""The namespace of derived version ids: ``uuid5(VERSION_IDS, "<secret id>/<n>")``."""
 
 
 class SecretState:
@@ -51,6 +53,7 @@ class SecretState:
     created_by: str | None
     updated_by: str | None
     value_log: VersionLog
+    version_ids: dict[int, str]  # the ids writers gave (the rest are derived)
     history_complete: bool  # False when loaded from its head (no older versions)
 
     if TYPE_CHECKING:
@@ -134,7 +137,14 @@ class SecretState:
         self.trigger_event(events.Unlabelled, label=label, actor=actor, timestamp=at)
         return True
 
-    def start_rotation(self, value: Value, *, at: datetime, actor: str | None) -> int:
+    def start_rotation(
+        self,
+        value: Value,
+        *,
+        at: datetime,
+        actor: str | None,
+        version_id: str | None = None,
+    ) -> int:
         """Add the rotation's pending version; its number."""
         self.check_writable()
         version = self.latest_version + 1
@@ -142,6 +152,7 @@ class SecretState:
             events.RotationStarted,
             value=value,
             value_version=version,
+            version_id=version_id,
             actor=actor,
             timestamp=at,
         )
@@ -205,6 +216,29 @@ class SecretState:
             msg = f"secret {where} has no version staged {stage!r}"
             raise VersionNotFoundError(msg) from None
 
+    def version_id(self, version: int) -> str:
+        """A version's id: the one its writer gave, else one derived from it."""
+        given = self.version_ids.get(version)
+        return (
+            given
+            if given is not None
+            else str(uuid5(VERSION_IDS, f"{self.id}/{version}"))
+        )
+
+    def version_with_id(self, version_id: str) -> int | None:
+        """The version that has ``version_id`` among those this state knows (every
+        version when replayed; the staged ones when loaded from its head)."""
+        known = {*self.value_log, self.value_version, *self.labels.values()}
+        for version in sorted(known, reverse=True):
+            if self.version_id(version) == version_id:
+                return version
+        return None
+
+    def staged_version_ids(self) -> dict[int, str]:
+        """The given ids of the versions that carry a stage (what a head keeps)."""
+        staged = {self.value_version, *self.labels.values()}
+        return {v: i for v, i in self.version_ids.items() if v in staged}
+
     def position_of(self, value_version: int) -> int:
         """Stream position of the event that set ``value_version``."""
         self._check_history()
@@ -225,6 +259,7 @@ class SecretState:
                 cause=cause,
                 source_version=source,
                 stages=stages_of(number, self.value_version, self.labels),
+                version_id=self.version_id(number),
             )
             for number, (_, at, by, cause, source) in sorted(
                 self.value_log.items(), reverse=True

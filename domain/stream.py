@@ -109,6 +109,8 @@ class Head(Snapshot):
                 "rotation_interval": secret.rotation_interval,
                 "last_rotated_at": secret.last_rotated_at,
                 "rotation_step": secret.rotation_step,
+                # Pairs, not an object: JSON keys would come back as text.
+                "version_ids": sorted(secret.staged_version_ids().items()),
             },
         )
 
@@ -121,6 +123,7 @@ class Head(Snapshot):
         if state["labels"] is None:
             state["labels"] = {PREVIOUS: version - 1} if version > 1 else {}
         restore = state.pop("restore_status")
+        version_ids = {int(v): str(i) for v, i in state.pop("version_ids") or ()}
         secret = object.__new__(SecretAggregate)
         vars(secret).update(
             _id=self.originator_id,
@@ -132,6 +135,7 @@ class Head(Snapshot):
             envs=tuple(state.pop("envs")),
             status=Status(state.pop("status")),
             restore_status=None if restore is None else Status(restore),
+            version_ids=version_ids,
             value_log={},
             history_complete=False,
             **state,
@@ -146,6 +150,7 @@ _HEAD_DEFAULTS: dict[str, Any] = {
     "rotation_interval": None,
     "last_rotated_at": None,
     "rotation_step": None,
+    "version_ids": None,
 }
 
 

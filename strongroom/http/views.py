@@ -23,6 +23,7 @@ from strongroom.domain.errors import (
 from strongroom.domain.generation import Generate
 from strongroom.domain.lifecycle import recovery_window_days, rotation_interval_days
 from strongroom.domain.results import Status
+from strongroom.domain.secret_state import VERSION_IDS
 from strongroom.domain.tokens import ApiToken
 from strongroom.domain.validation import Value
 from strongroom.http.schemas import (
@@ -35,7 +36,13 @@ from strongroom.http.schemas import (
 )
 from strongroom.services.lifecycle import RotationHook
 
-_VERSION_IDS = uuid.UUID("6f1d3c0e-5a7b-4c1e-9d2f-7b8a9c0d1e2f")
+
+def _version_uuid(secret_id: UUID, version: SecretVersion) -> UUID:
+    """The version's id as a UUID: its given id when that is one, else derived."""
+    try:
+        return UUID(str(version.version_id))
+    except ValueError:
+        return uuid.uuid5(VERSION_IDS, f"{secret_id}/{version.version}")
 
 
 def answer(body: BaseModel, status: int = 200) -> Response:
@@ -102,7 +109,7 @@ def summary_out(secret: Secret) -> SecretSummaryOut:
 def version_out(secret_id: UUID, version: SecretVersion) -> SecretVersionOut:
     """A value version, with a stable id derived from the secret and the version."""
     return SecretVersionOut(
-        id=uuid.uuid5(_VERSION_IDS, f"{secret_id}/{version.version}"),
+        id=_version_uuid(secret_id, version),
         secret_id=secret_id,
         version=version.version,
         created_at=version.created_at,

@@ -129,6 +129,7 @@ class RequestRecord:
     receipt_id: UUID
     operation: str
     fingerprint: str
+    request_id: str = ""  # also the id of the version the write adds
 
 
 class Service:

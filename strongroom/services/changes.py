@@ -187,7 +187,8 @@ class Changes(Service):
                 raise VersionConflictError(msg)
             at = now()
             if new_value is not None:
-                secret.change_value(new_value, at=at, actor=who)
+                given_id = None if request is None else request.request_id
+                secret.change_value(new_value, at=at, actor=who, version_id=given_id)
             if changes:
                 secret.change_metadata(changes, at=at, actor=who)
 

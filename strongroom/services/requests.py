@@ -38,6 +38,7 @@ class Requests(Service):
             self._keys.request_receipt_id(request_id),
             operation,
             self._keys.fingerprint(operation, *arguments),
+            request_id,
         )
 
     def answered(self, request: RequestRecord | None) -> RequestReceipt.Created | None:

@@ -117,7 +117,14 @@ class Writes(Service):
     ) -> SecretAggregate:
         """Create a new secret with its name's reservation and data key, in one save."""
         at = now()
-        secret, reservation = self._new_secret(name, namespace, fields, actor, at)
+        secret, reservation = self._new_secret(
+            name,
+            namespace,
+            fields,
+            actor,
+            at,
+            version_id=None if request is None else request.request_id,
+        )
         if revoked:
             secret.revoke(at=at, actor=actor)
         data_key = new_key()
@@ -212,6 +219,7 @@ class Writes(Service):
         fields: dict[str, Any],
         actor: str | None,
         at: datetime,
+        version_id: str | None = None,
     ) -> tuple[SecretAggregate, NameReservation]:
         """A new secret and the first event of its name's reservation stream."""
         secret = SecretAggregate.create(
@@ -220,6 +228,7 @@ class Writes(Service):
             name=name,
             namespace=namespace,
             actor=actor,
+            version_id=version_id,
             **fields,
         )
         reservation = NameReservation.reserve(
