@@ -92,6 +92,18 @@ class SecretVersion:
 
 
 @dataclass(frozen=True, slots=True)
+class Revealed:
+    """A revealed value with the version it is: number, id and stages (what AWS's
+    ``GetSecretValue`` answers). The value is left out of the repr."""
+
+    value: Any = field(repr=False)
+    version: int
+    version_id: str
+    stages: tuple[str, ...]
+    secret_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
 class SecretRef:
     """Which secret: its id and address."""
 

@@ -3,6 +3,7 @@ audited like everything else. Only a hash of the token's secret part is recorded
 
 from __future__ import annotations
 
+from dataclasses import field
 from datetime import datetime
 from typing import ClassVar
 from uuid import UUID
@@ -21,6 +22,10 @@ SCOPES = (
     "admin",
 )
 """Every scope a token can carry; ``admin`` implies all the others."""
+
+
+ACCESS_KEY_PREFIX = "SRAK"
+"""AWS access key ids are the token's id after this (``SRAK`` + 32 hex digits)."""
 
 
 class ApiToken(Aggregate):
@@ -42,6 +47,10 @@ class ApiToken(Aggregate):
         # Added later: tokens recorded before have no app or env binding.
         app: str | None = None
         env: str | None = None
+        # Added later: an AWS access key's secret, which verifying a Signature
+        # Version 4 needs itself (not a hash); the event is sealed under the
+        # store key like every kept event.
+        aws_secret: str | None = field(default=None, repr=False)
 
     class Revoked(Aggregate.Event):
         """TokenRevoked: the token stops working at once."""
@@ -60,8 +69,10 @@ class ApiToken(Aggregate):
         actor: str | None,
         app: str | None = None,
         env: str | None = None,
+        aws_secret: str | None = None,
     ) -> None:
         self.name = name
+        self.aws_secret = aws_secret
         self.app = app
         self.env = env
         self.digest = digest
@@ -88,8 +99,9 @@ class ApiToken(Aggregate):
         actor: str | None,
         app: str | None = None,
         env: str | None = None,
+        aws_secret: str | None = None,
     ) -> ApiToken:
-        """Record a new token."""
+        """Record a new token (an AWS access key too, with ``aws_secret``)."""
         return cls._create(
             cls.Created,
             id=token_id,
@@ -102,6 +114,7 @@ class ApiToken(Aggregate):
             actor=actor,
             app=app,
             env=env,
+            aws_secret=aws_secret,
         )
 
     def revoke(self, *, at: datetime, actor: str | None) -> bool:
@@ -120,6 +133,13 @@ class ApiToken(Aggregate):
         if self.revoked or (self.expires_at is not None and self.expires_at <= now):
             return False
         return scope in self.scopes or "admin" in self.scopes
+
+    @property
+    def access_key_id(self) -> str | None:
+        """The AWS access key id of the token, if it is one: its id, in AWS's form."""
+        return (
+            None if self.aws_secret is None else ACCESS_KEY_PREFIX + self.id.hex.upper()
+        )
 
     @property
     def actor(self) -> str:

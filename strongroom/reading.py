@@ -16,6 +16,7 @@ from strongroom.domain.results import (
     ChangePage,
     Injection,
     Page,
+    Revealed,
     Secret,
     SecretStats,
     SecretVersion,
@@ -114,6 +115,32 @@ class ReadingFace:
             audit=audit,
             caller=caller,
             expand=expand,
+        )
+
+    def reveal_detail(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        version: int | None = None,
+        version_id: str | None = None,
+        stage: str | None = None,
+        caller: Caller | None = None,
+        actor: str | None = None,
+        audit: bool | None = None,
+    ) -> Revealed:
+        """Reveal a version named by number, id (``versions()`` shows each one's)
+        or stage (default: current) with its id and stages, as AWS's
+        ``GetSecretValue`` answers; checked and recorded like ``reveal``."""
+        return self._reads.reveal_detail(
+            name,
+            namespace=namespace,
+            version=version,
+            version_id=version_id,
+            stage=stage,
+            caller=caller,
+            actor=actor,
+            audit=audit,
         )
 
     def reveal_many(

@@ -10,15 +10,19 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from strongroom.domain import validation as check
+from strongroom.domain.access import Caller
 from strongroom.domain.errors import (
     SecretDeletedError,
     SecretNotFoundError,
+    VersionNotFoundError,
     describe,
 )
+from strongroom.domain.lifecycle import stages_of
 from strongroom.domain.results import (
     Action,
     AuditEntry,
     Page,
+    Revealed,
     Secret,
     SecretStats,
     SecretVersion,
@@ -77,6 +81,58 @@ class Reads(Reveals):
         if not isinstance(found, SecretAggregate):
             raise SecretNotFoundError(f"secret {key} not found")
         return found.info(now())
+
+    def reveal_detail(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        version: int | None = None,
+        version_id: str | None = None,
+        stage: str | None = None,
+        caller: Caller | None = None,
+        actor: str | None = None,
+        audit: bool | None = None,
+    ) -> Revealed:
+        """Reveal the value of a version named by number, id or stage (default:
+        current), with that version's id and stages; recorded as any reveal."""
+        if version_id is not None:
+            found = self._version_with_id(name, namespace, version_id)
+            if version not in {None, found}:
+                msg = f"secret {describe(name, namespace)} version {version} is not {version_id!r}"
+                raise VersionNotFoundError(msg)
+            version = found
+        caller = self.caller(caller, None, None)
+        value, number, secret = self._open(name, namespace, version, caller, stage)
+        if self._store.audit_reads if audit is None else audit:
+            self._repo.save(self._revealed(secret.id, number, actor))
+        return Revealed(
+            value=value,
+            version=number,
+            version_id=secret.version_id(number),
+            stages=stages_of(number, secret.value_version, secret.labels),
+            secret_id=secret.id,
+        )
+
+    def _version_with_id(
+        self, name: str, namespace: str | None, version_id: str
+    ) -> int:
+        """The version of a secret that has ``version_id`` (a replay if need be)."""
+        name = check.check_name(name)
+        namespace = check.check_namespace(namespace)
+        version_id = check.check_label(version_id, "version id")
+        with self._repo.operation():
+            secret = live(self._repo.lookup(name, namespace), name, namespace)
+            found = secret.version_with_id(version_id)
+            if found is None:
+                full = live(
+                    self._repo.lookup(name, namespace, full=True), name, namespace
+                )
+                found = full.version_with_id(version_id)
+        if found is None:
+            msg = f"secret {describe(name, namespace)} has no version {version_id!r}"
+            raise VersionNotFoundError(msg)
+        return found
 
     def exists(self, name: str, *, namespace: str | None = None) -> bool:
         """True for a live secret (active, revoked or expired) at that address."""

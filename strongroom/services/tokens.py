@@ -21,7 +21,7 @@ from eventsourcing.application import AggregateNotFoundError
 from strongroom._store_errors import translate_store_errors
 from strongroom.domain import validation as check
 from strongroom.domain.errors import ValidationError
-from strongroom.domain.tokens import SCOPES, ApiToken
+from strongroom.domain.tokens import ACCESS_KEY_PREFIX, SCOPES, ApiToken
 from strongroom.infrastructure.recorders import KeyStoreRecorder
 from strongroom.services.base import now
 
@@ -51,14 +51,18 @@ class TokenInfo:
     created_at: datetime
     created_by: str | None
     revoked: bool
+    access_key_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class IssuedToken:
-    """A new token: ``token`` is shown once and never stored."""
+    """A new token: ``token`` is shown once and never stored. An AWS access key
+    (``aws=True``) also has its id and secret: the secret is shown once too."""
 
     token: str = field(repr=False)
     info: TokenInfo
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
 
 
 @translate_store_errors
@@ -84,11 +88,13 @@ class TokenAPI:
         name: str | None = None,
         app: str | None = None,
         env: str | None = None,
+        aws: bool = False,
     ) -> IssuedToken:
         """Issue a token with ``scopes``, optionally bound to a namespace, app, env.
 
         A bound token acts only there: other namespaces answer 403, and it reveals
-        as its app and env, whatever a request claims.
+        as its app and env, whatever a request claims. With ``aws`` it is also an
+        AWS access key for the Secrets Manager protocol (Signature Version 4).
         """
         if isinstance(scopes, str):
             msg = "invalid scopes: expected a list of scopes"
@@ -110,9 +116,32 @@ class TokenAPI:
             actor=self._actor,
             app=check.check_optional_label(app, "app"),
             env=check.check_optional_label(env, "env"),
+            aws_secret=secrets.token_urlsafe(30) if aws else None,
         )
         self._app.save(token)
-        return IssuedToken(f"{_PREFIX}{token.id.hex}_{secret}", _info(token))
+        return IssuedToken(
+            f"{_PREFIX}{token.id.hex}_{secret}",
+            _info(token),
+            access_key_id=token.access_key_id,
+            secret_access_key=token.aws_secret,
+        )
+
+    def access_key(self, access_key_id: str) -> ApiToken | None:
+        """The live token an AWS access key id names (its ``aws_secret`` verifies
+        the request's signature), or None: unknown, revoked, expired, not a key."""
+        if not isinstance(access_key_id, str) or not access_key_id.startswith(
+            ACCESS_KEY_PREFIX
+        ):
+            return None
+        token_id = access_key_id[len(ACCESS_KEY_PREFIX) :].lower()
+        found = self._current(token_id, None)
+        if found is None or found.aws_secret is None:
+            return None
+        if found.revoked or (
+            found.expires_at is not None and found.expires_at <= now()
+        ):
+            return None
+        return found
 
     def verify(self, token: str) -> ApiToken | None:
         """The live token ``token`` names, or None (unknown, wrong, revoked, expired)."""
@@ -159,14 +188,14 @@ class TokenAPI:
         self._app.save(token)
         return True
 
-    def _current(self, token_id: str, digest: str) -> ApiToken | None:
+    def _current(self, token_id: str, digest: str | None) -> ApiToken | None:
         """The token as it is now: from this process's copy when its stream has not
         moved since (one small query: a revocation anywhere shows at once), else
         replayed from the log."""
         known = self._verified.get(token_id)
         if (
             known is not None
-            and hmac.compare_digest(digest, known.digest)
+            and (digest is None or hmac.compare_digest(digest, known.digest))
             and self._recorder.select_stream_version(known.id) == known.version
         ):
             return known
@@ -209,4 +238,5 @@ def _info(token: ApiToken) -> TokenInfo:
         created_at=token.created_on,
         created_by=token.created_by,
         revoked=token.revoked,
+        access_key_id=token.access_key_id,
     )
