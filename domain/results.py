@@ -76,6 +76,7 @@ class Secret:
     rotation_interval: timedelta | None = None
     last_rotated_at: datetime | None = None
     next_rotation_at: datetime | None = None
+    version_id: str | None = None  # the current version's (listings leave it out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -292,6 +292,7 @@ class SecretState:
             next_rotation_at=next_rotation(
                 self.created_on, self.last_rotated_at, interval
             ),
+            version_id=self.version_id(self.value_version),
         )
 
     def is_expired(self, now: datetime) -> bool:

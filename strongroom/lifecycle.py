@@ -108,6 +108,7 @@ class LifecycleFace:
         hook: RotationHook | None = None,
         value: Value | Generate | None = None,
         actor: str | None = None,
+        version_id: str | None = None,
     ) -> Secret:
         """Rotate the secret in four recorded steps: (1) a new version staged
         ``pending`` (``value``, or a ``Generate``; default: 32 generated
@@ -118,7 +119,29 @@ class LifecycleFace:
         A hook fails a step by raising (or returning False): ``current`` stays,
         ``RotationFailed`` is recorded (its reason never holds the value) and
         RotationFailedError is raised. Rotating again resumes at the failed step.
+        ``version_id`` names the new version (AWS's ClientRequestToken).
         """
         return self._lifecycle.rotate(
-            name, namespace=namespace, hook=hook, value=value, actor=actor
+            name,
+            namespace=namespace,
+            hook=hook,
+            value=value,
+            actor=actor,
+            version_id=version_id,
+        )
+
+    def stage_pending(
+        self,
+        name: str,
+        value: Value | Generate,
+        *,
+        namespace: str | None = None,
+        actor: str | None = None,
+        version_id: str | None = None,
+    ) -> str:
+        """Add a new version staged ``pending`` without running any hook (what an
+        AWS rotation function's first step does); its version id. ``rotate``
+        resumes from it, and ``label(name, version, "current")`` promotes it."""
+        return self._lifecycle.stage_pending(
+            name, value, namespace=namespace, actor=actor, version_id=version_id
         )

@@ -114,9 +114,16 @@ def token_create(
     name: Annotated[
         str | None, typer.Option("--name", help="A label for the token.")
     ] = None,
+    aws: Annotated[
+        bool,
+        typer.Option(
+            "--aws", help="Also an AWS access key (id and secret) for the AWS protocol."
+        ),
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Create a token; it is printed once and stored only as a hash.
+    """Create a token; it is printed once and stored only as a hash (an AWS
+    key's secret is kept sealed under the store key: SigV4 needs it).
 
     A token bound to a namespace, app or env acts only there, and cannot use
     the store-wide key API.
@@ -130,10 +137,22 @@ def token_create(
             name=name,
             app=app_name,
             env=env,
+            aws=aws,
         )
     )
+    keys = (
+        {
+            "aws_access_key_id": issued.access_key_id,
+            "aws_secret_access_key": issued.secret_access_key,
+        }
+        if aws
+        else {}
+    )
     if as_json:
-        _print_json({"token": issued.token, **_plain(issued.info)})
+        _print_json({"token": issued.token, **keys, **_plain(issued.info)})
+    elif aws:
+        sys.stdout.write("".join(f"{k}={v}\n" for k, v in keys.items()))
+        sys.stderr.write("store them now: the secret cannot be shown again\n")
     else:
         sys.stdout.write(issued.token + "\n")
         sys.stderr.write("store it now: it cannot be shown again\n")

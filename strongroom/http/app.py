@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from strongroom import SecretsManager
 from strongroom.domain.errors import StrongroomError
-from strongroom.http import collection, feed, keys, secret
+from strongroom.http import aws, collection, feed, keys, secret
 from strongroom.http.errors import ApiError, access_log, error_response, from_strongroom
 from strongroom.http.middleware import (
     PREFIX,
@@ -93,6 +93,7 @@ def create_app(
     *,
     rotation_hook: RotationHook | None = None,
     purge_every: float | None = 60.0,
+    aws_account: str = aws.DEFAULT_ACCOUNT,
 ) -> FastAPI:
     """The ASGI application serving ``sm``: ``rotation_hook`` runs the set and
     test steps of ``POST …/rotate``; every ``purge_every`` seconds the secrets
@@ -121,6 +122,7 @@ def create_app(
     )
     app.state.sm = sm
     app.state.rotation_hook = rotation_hook
+    app.state.aws_account = aws_account
     app.state.feed_follower = feed.LogFollower(sm)
     app.router.redirect_slashes = False
     app.add_middleware(BodyLimit, limit=MAX_BODY)
@@ -158,6 +160,7 @@ def create_app(
 
     # Routes are matched in order: by name first (the most requested), the
     # collection's fixed paths (/stats, /audit, /batch) before /{id}.
+    app.include_router(aws.router)  # POST /: AWS Secrets Manager's protocol
     app.include_router(secret.router)
     app.include_router(collection.router)
     app.include_router(feed.router)

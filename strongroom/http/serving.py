@@ -28,6 +28,7 @@ from uvicorn.supervisors import Multiprocess
 
 from strongroom.domain.errors import ValidationError
 from strongroom.http.app import create_app
+from strongroom.http.aws import DEFAULT_ACCOUNT
 from strongroom.http.errors import access_log
 from strongroom.http.feed import end_streams
 from strongroom.manager import SecretsManager
@@ -38,6 +39,7 @@ GRACE_SECONDS = 30
 """How long a stopping server waits for requests in flight."""
 ACCESS_LOG_ENV = "STRONGROOM_HTTP_ACCESS_LOG"
 """Tells worker processes whether to write the access log ("1") or not."""
+AWS_ACCOUNT_ENV = "STRONGROOM_AWS_ACCOUNT_ID"
 ROTATION_COMMAND_ENV = "STRONGROOM_ROTATION_COMMAND"
 """The command a server runs for each rotation step (``serve --rotation-command``)."""
 
@@ -113,18 +115,24 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def rotation_hook_from_env() -> RotationHook | None:
-    """The server's rotation hook: ``STRONGROOM_ROTATION_COMMAND``, if set (hooks
-    are the operator's configuration, never a request's)."""
+def options_from_env() -> dict[str, Any]:
+    """The server's own settings: its rotation hook (``STRONGROOM_ROTATION_COMMAND``:
+    hooks are the operator's configuration, never a request's) and the account
+    id in its ARNs (``STRONGROOM_AWS_ACCOUNT_ID``)."""
     command = os.environ.get(ROTATION_COMMAND_ENV)
-    return command_hook(command) if command else None
+    hook: RotationHook | None = command_hook(command) if command else None
+    account = os.environ.get(AWS_ACCOUNT_ENV) or DEFAULT_ACCOUNT
+    if not (account.isascii() and account.isdigit() and len(account) == 12):
+        msg = f"{AWS_ACCOUNT_ENV} must be 12 digits"
+        raise ValidationError(msg)
+    return {"rotation_hook": hook, "aws_account": account}
 
 
 def app_from_env() -> FastAPI:
     """A worker's application: its own manager on the store the settings name."""
     configure_access_log(enabled=os.environ.get(ACCESS_LOG_ENV) == "1")
     sm = SecretsManager.open()  # the settings: STRONGROOM_DATABASE_URL and the rest
-    app = create_app(sm, rotation_hook=rotation_hook_from_env())
+    app = create_app(sm, **options_from_env())
     serving = app.router.lifespan_context
 
     @asynccontextmanager
@@ -172,9 +180,7 @@ def run(
         _announce(announce, scheme, sock.getsockname(), workers)
         Multiprocess(config, sockets=[sock]).run()
         return
-    config = uvicorn.Config(
-        create_app(sm, rotation_hook=rotation_hook_from_env()), **common
-    )
+    config = uvicorn.Config(create_app(sm, **options_from_env()), **common)
     server = uvicorn.Server(config)
     startup = server.startup
 

@@ -139,6 +139,7 @@ class Lifecycle(Service):
         hook: RotationHook | None = None,
         value: Value | Generate | None = None,
         actor: str | None = None,
+        version_id: str | None = None,
     ) -> Secret:
         """Rotate: a pending version (``value``, else generated), the hook's
         ``set`` and ``test``, then promote it to current. A failed step records
@@ -162,7 +163,9 @@ class Lifecycle(Service):
             else:
                 given, _ = given_value(Generate() if value is None else value)
                 pending = check.check_value(given)
-                secret.start_rotation(pending, at=now(), actor=who)
+                secret.start_rotation(
+                    pending, at=now(), actor=who, version_id=_checked_id(version_id)
+                )
                 self._save(secret, name, namespace)
             for step in steps_after(secret.rotation_step):
                 if step == "promote":
@@ -172,6 +175,32 @@ class Lifecycle(Service):
                     secret.pass_rotation_step(step, at=now(), actor=who)
                 self._save(secret, name, namespace)
         return secret.info(now())
+
+    def stage_pending(
+        self,
+        name: str,
+        value: Value | Generate,
+        *,
+        namespace: str | None = None,
+        actor: str | None = None,
+        version_id: str | None = None,
+    ) -> str:
+        """Add a version staged ``pending`` (a rotation's first step, no hook run);
+        its id. ``rotate`` goes on from it; moving ``current`` to it finishes."""
+        given, _ = given_value(value)
+        pending = check.check_value(given)
+        who = self._who(actor)
+        checked_id = _checked_id(version_id)
+
+        def stage(secret: SecretAggregate) -> str:
+            number = secret.start_rotation(
+                pending, at=now(), actor=who, version_id=checked_id
+            )
+            return secret.version_id(number)
+
+        _, staged = self._changes.mutate(name, namespace, stage, retry=True)
+        assert staged is not None
+        return staged
 
     def _run_hook(
         self,
@@ -207,6 +236,10 @@ class Lifecycle(Service):
                 " rotate again to resume"
             )
             raise VersionConflictError(msg) from None
+
+
+def _checked_id(version_id: str | None) -> str | None:
+    return None if version_id is None else check.check_request_id(version_id)
 
 
 def _clock() -> datetime:

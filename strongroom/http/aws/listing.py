@@ -1,0 +1,228 @@
+"""AWS operations on many secrets and on none: ListSecrets and
+BatchGetSecretValue (filters, pages), GetRandomPassword, RotateSecret and
+CancelRotateSecret."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from strongroom import Generate, Secret, StrongroomError
+from strongroom.domain.lifecycle import rotation_interval_days
+from strongroom.http.aws.context import Call
+from strongroom.http.aws.errors import AwsError, aws_error, not_supported
+from strongroom.http.aws.secrets import get_secret_value
+from strongroom.http.aws.shapes import epoch, tags_out, without_none
+
+_FILTER_KEYS = {"name", "description", "tag-key", "tag-value", "all"}
+MAX_RESULTS = 100
+
+
+def _all(call: Call, *, planned: bool) -> Iterator[Secret]:
+    """Every secret the key may see, in listing order."""
+    cursor: str | None = None
+    while True:
+        page = call.sm.list(namespace=call.namespace, limit=1000, cursor=cursor)
+        for secret in page.items:
+            if call.namespace is None and secret.namespace is not None:
+                continue  # an unbound key acts in the global scope
+            if planned or secret.status != "pending_deletion":
+                yield secret
+        cursor = page.next_cursor
+        if cursor is None:
+            return
+
+
+def _filters(call: Call) -> list[tuple[str, list[str]]]:
+    given = call.field("Filters", list) or []
+    found = []
+    for item in given:
+        key = item.get("Key") if isinstance(item, dict) else None
+        values = item.get("Values") if isinstance(item, dict) else None
+        if key not in _FILTER_KEYS or not isinstance(values, list) or not values:
+            msg = f"a filter's Key is one of {', '.join(sorted(_FILTER_KEYS))}, with Values"
+            raise AwsError("InvalidParameterException", msg)
+        found.append((key, [str(v) for v in values]))
+    return found
+
+
+def _texts(secret: Secret, key: str) -> list[str]:
+    """What a filter key looks at (AWS: prefix matches, case-insensitive)."""
+    tags = secret.tags
+    return {
+        "name": [secret.name],
+        "description": [secret.description or ""],
+        "tag-key": list(tags),
+        "tag-value": list(tags.values()),
+        "all": [secret.name, secret.description or "", *tags, *tags.values()],
+    }[key]
+
+
+def _matches(secret: Secret, filters: list[tuple[str, list[str]]]) -> bool:
+    """Every filter holds; a value starting with ``!`` negates its match."""
+    for key, values in filters:
+        texts = [text.lower() for text in _texts(secret, key)]
+        hits = False
+        for value in values:
+            negated = value.startswith("!")
+            prefix = value.removeprefix("!").lower()
+            found = any(text.startswith(prefix) for text in texts)
+            hits = hits or (found != negated)
+        if not hits:
+            return False
+    return True
+
+
+def _page(call: Call, items: list[Any]) -> tuple[list[Any], str | None]:
+    """One page of ``items`` after NextToken, and the token of the next."""
+    limit = call.field("MaxResults", int) or MAX_RESULTS
+    if not 1 <= limit <= MAX_RESULTS:
+        raise AwsError("InvalidParameterException", "MaxResults is from 1 to 100")
+    token = call.field("NextToken", str)
+    start = 0
+    if token is not None:
+        try:
+            start = int(json.loads(base64.urlsafe_b64decode(token.encode()))["after"])
+        except (binascii.Error, ValueError, KeyError, TypeError):
+            raise AwsError(
+                "InvalidNextTokenException", "NextToken is not ours"
+            ) from None
+    chunk = items[start : start + limit]
+    more = start + limit < len(items)
+    next_token = (
+        base64.urlsafe_b64encode(json.dumps({"after": start + limit}).encode()).decode()
+        if more
+        else None
+    )
+    return chunk, next_token
+
+
+def list_secrets(call: Call) -> dict[str, Any]:
+    """ListSecrets: Filters, MaxResults, NextToken, SortOrder, IncludePlannedDeletion."""
+    call.require("secrets:read")
+    filters = _filters(call)
+    order = call.field("SortOrder", str) or "asc"
+    if order not in {"asc", "desc"}:
+        raise AwsError("InvalidParameterException", "SortOrder is asc or desc")
+    planned = bool(call.field("IncludePlannedDeletion", bool))
+    found = [s for s in _all(call, planned=planned) if _matches(s, filters)]
+    found.sort(key=lambda s: (s.created_at, s.name), reverse=order == "desc")
+    chunk, next_token = _page(call, found)
+    entries = []
+    for secret in chunk:
+        interval = secret.rotation_interval
+        entries.append(
+            without_none(
+                {
+                    "ARN": call.arn(secret),
+                    "Name": secret.name,
+                    "Description": secret.description,
+                    "Tags": tags_out(secret.tags),
+                    "CreatedDate": epoch(secret.created_at),
+                    "LastChangedDate": epoch(secret.updated_at),
+                    "DeletedDate": epoch(secret.deletion_date),
+                    "RotationEnabled": interval is not None,
+                    "LastRotatedDate": epoch(secret.last_rotated_at),
+                    "NextRotationDate": epoch(secret.next_rotation_at),
+                }
+            )
+        )
+    return without_none({"SecretList": entries, "NextToken": next_token})
+
+
+def batch_get_secret_value(call: Call) -> dict[str, Any]:
+    """BatchGetSecretValue: by SecretIdList or Filters; errors per secret."""
+    call.require("secrets:reveal")
+    ids = call.field("SecretIdList", list)
+    filters = call.field("Filters", list)
+    if (ids is None) == (filters is None):
+        msg = "give SecretIdList or Filters, one of them"
+        raise AwsError("InvalidParameterException", msg)
+    if ids is None:
+        wanted: list[Any] = [
+            s.name for s in _all(call, planned=False) if _matches(s, _filters(call))
+        ]
+    else:
+        wanted = list(ids)
+    chunk, next_token = _page(call, wanted)
+    values, errors = [], []
+    for secret_id in chunk:
+        single = Call(call.sm, call.token, call.place, {"SecretId": secret_id})
+        try:
+            values.append(get_secret_value(single))
+        except (AwsError, StrongroomError) as exc:
+            error = exc if isinstance(exc, AwsError) else aws_error(exc)
+            errors.append(
+                {
+                    "SecretId": str(secret_id),
+                    "ErrorCode": error.code,
+                    "Message": error.message,
+                }
+            )
+    return without_none(
+        {"SecretValues": values, "Errors": errors, "NextToken": next_token}
+    )
+
+
+def get_random_password(call: Call) -> dict[str, Any]:
+    """GetRandomPassword: AWS's parameters and rules."""
+    rules = Generate(
+        length=call.field("PasswordLength", int) or 32,
+        exclude_characters=call.field("ExcludeCharacters", str) or "",
+        exclude_numbers=bool(call.field("ExcludeNumbers", bool)),
+        exclude_punctuation=bool(call.field("ExcludePunctuation", bool)),
+        exclude_uppercase=bool(call.field("ExcludeUppercase", bool)),
+        exclude_lowercase=bool(call.field("ExcludeLowercase", bool)),
+        include_space=bool(call.field("IncludeSpace", bool)),
+        require_each_included_type=call.field("RequireEachIncludedType", bool)
+        is not False,
+    )
+    return {"RandomPassword": call.sm.generate_value(**dataclasses.asdict(rules))}
+
+
+def rotate_secret(call: Call) -> dict[str, Any]:
+    """RotateSecret: the rotation rules, then (RotateImmediately, default) the
+    rotation's four steps through the server's configured hook."""
+    call.require("secrets:write")
+    secret = call.secret()
+    rules = call.field("RotationRules", dict)
+    if rules is not None:
+        if set(rules) - {"AutomaticallyAfterDays"}:
+            raise not_supported("rotation schedules other than AutomaticallyAfterDays")
+        interval = rotation_interval_days(rules.get("AutomaticallyAfterDays"))
+        secret = call.sm.update(
+            secret.name,
+            namespace=call.namespace,
+            rotation_interval=interval,
+            actor=call.actor,
+        )
+    if call.field("RotateImmediately", bool) is False:
+        return {"ARN": call.arn(secret), "Name": secret.name}
+    rotated = call.sm.rotate(
+        secret.name,
+        namespace=call.namespace,
+        hook=call.hook,
+        actor=call.actor,
+        version_id=call.field("ClientRequestToken", str),
+    )
+    return {
+        "ARN": call.arn(rotated),
+        "Name": rotated.name,
+        "VersionId": rotated.version_id,
+    }
+
+
+def cancel_rotate_secret(call: Call) -> dict[str, Any]:
+    """CancelRotateSecret: no more scheduled rotations; a pending version is dropped
+    from its stage."""
+    call.require("secrets:write")
+    secret = call.secret()
+    call.sm.unlabel(secret.name, "pending", namespace=call.namespace, actor=call.actor)
+    call.sm.update(
+        secret.name, namespace=call.namespace, rotation_interval=None, actor=call.actor
+    )
+    return {"ARN": call.arn(secret), "Name": secret.name}
