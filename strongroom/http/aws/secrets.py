@@ -62,10 +62,12 @@ def create_secret(call: Call) -> dict[str, Any]:
 def get_secret_value(call: Call) -> dict[str, Any]:
     """GetSecretValue: current, or a VersionId's or a VersionStage's version."""
     call.require("secrets:reveal")
-    secret = call.secret()
+    name, tail = call.name_of(call.field("SecretId", str, required=True))
+    if tail is not None:
+        call.secret()  # an ARN must be this secret's, checked before the reveal
     stage = call.field("VersionStage", str)
     found = call.sm.reveal_detail(
-        secret.name,
+        name,
         namespace=call.namespace,
         version_id=call.field("VersionId", str),
         stage=None if stage is None else stage_in(stage),
@@ -73,14 +75,15 @@ def get_secret_value(call: Call) -> dict[str, Any]:
         actor=call.actor,
         audit=True,
     )
-    return _named(
-        call,
-        secret,
-        VersionId=found.version_id,
-        VersionStages=stages_out(found.stages),
-        CreatedDate=epoch(secret.updated_at),
+    # One read: the reveal's own (the version's creation time would need its
+    # history, so CreatedDate is left out).
+    return {
+        "ARN": call.place.arn(name, found.secret_id),
+        "Name": name,
+        "VersionId": found.version_id,
+        "VersionStages": stages_out(found.stages),
         **value_out(found.value),
-    )
+    }
 
 
 def put_secret_value(call: Call) -> dict[str, Any]:
