@@ -43,7 +43,12 @@ def _filters(call: Call) -> list[tuple[str, list[str]]]:
     for item in given:
         key = item.get("Key") if isinstance(item, dict) else None
         values = item.get("Values") if isinstance(item, dict) else None
-        if key not in _FILTER_KEYS or not isinstance(values, list) or not values:
+        if (
+            not isinstance(key, str)
+            or key not in _FILTER_KEYS
+            or not isinstance(values, list)
+            or not values
+        ):
             msg = f"a filter's Key is one of {', '.join(sorted(_FILTER_KEYS))}, with Values"
             raise AwsError("InvalidParameterException", msg)
         found.append((key, [str(v) for v in values]))
