@@ -474,3 +474,19 @@ def test_the_aws_cli_reads_and_writes_when_pointed_at_strongroom(
     assert got["SecretString"] == "from-cli"
     assert got["ARN"] == created["ARN"]
     assert [s["Name"] for s in listed["SecretList"]] == ["cli/secret"]
+
+
+def test_update_secret_changes_the_description_and_value_when_given(aws: Any) -> None:
+    created = aws.create_secret(Name="k", SecretString="v1", Description="old")
+
+    described_only = aws.update_secret(SecretId="k", Description="new")
+    with_value = aws.update_secret(SecretId=created["ARN"], SecretString="v2")
+
+    assert "VersionId" not in described_only
+    assert with_value["VersionId"] != created["VersionId"]
+    assert aws.describe_secret(SecretId="k")["Description"] == "new"
+    got = aws.get_secret_value(SecretId="k")
+    assert (got["SecretString"], got["VersionId"]) == ("v2", with_value["VersionId"])
+    with pytest.raises(ClientError) as wrong_arn:
+        aws.update_secret(SecretId=created["ARN"][:-6] + "XXXXXX", Description="x")
+    assert _code(wrong_arn) == "ResourceNotFoundException"
