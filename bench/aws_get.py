@@ -15,7 +15,6 @@ machine.
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import random
 import statistics
@@ -30,7 +29,7 @@ import httpx
 from botocore.config import Config
 
 sys.path.insert(0, os.path.dirname(__file__))
-from http_load import free_port, server
+from http_load import strongroom_serving
 from keys_lifecycle import scratch_store
 
 from strongroom import SecretsManager
@@ -81,21 +80,7 @@ def main() -> None:
             sm.create_many((name, f"value-{name}") for name in names)
             bearer = sm.tokens.create(scopes=["secrets:reveal"]).token
             key = sm.tokens.create(scopes=["secrets:reveal"], aws=True)
-        port = free_port()
-        env = {
-            "STRONGROOM_DATABASE_URL": url,
-            "STRONGROOM_MASTER_KEY": base64.b64encode(KEY).decode(),
-        }
-        argv = [
-            sys.executable,
-            "-m",
-            "strongroom",
-            "serve",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ]
-        with server(argv, env, port) as base:
+        with strongroom_serving(url, KEY) as base:
 
             def native() -> Callable[[str], object]:
                 client = httpx.Client(

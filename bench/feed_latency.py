@@ -15,7 +15,6 @@ Prints p50, p99 and max per path. Figures, not assertions; the targets are p50
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import random
@@ -28,7 +27,7 @@ from collections.abc import Callable
 import httpx
 
 sys.path.insert(0, os.path.dirname(__file__))
-from http_load import free_port, server
+from http_load import strongroom_serving
 from keys_lifecycle import scratch_store
 
 from strongroom import SecretsManager
@@ -102,23 +101,9 @@ def measure(url: str, changes: int) -> dict[str, list[float]]:
     """Delays (s) per follower of ``changes`` creates."""
     with SecretsManager.open(url, master_key=KEY) as admin:
         token = admin.tokens.create(scopes=["secrets:read"]).token
-    port = free_port()
-    env = {
-        "STRONGROOM_DATABASE_URL": url,
-        "STRONGROOM_MASTER_KEY": base64.b64encode(KEY).decode(),
-    }
-    argv = [
-        sys.executable,
-        "-m",
-        "strongroom",
-        "serve",
-        "--port",
-        str(port),
-        "--no-access-log",
-    ]
     seen: dict[str, dict[str, float]] = {"library watch": {}, "HTTP SSE": {}}
     committed: dict[str, float] = {}
-    with server(argv, env, port) as base:
+    with strongroom_serving(url, KEY) as base:
         ready = [threading.Event(), threading.Event()]
         stops = [
             _library_follower(url, seen["library watch"], ready[0]),

@@ -111,6 +111,19 @@ def server(argv: list[str], env: dict[str, str], port: int) -> Iterator[str]:
         proc.wait(30)
 
 
+@contextmanager
+def strongroom_serving(url: str, master_key: bytes) -> Iterator[str]:
+    """`strongroom serve` (one worker, no access log) over ``url``, up."""
+    port = free_port()
+    env = {
+        "STRONGROOM_DATABASE_URL": url,
+        "STRONGROOM_MASTER_KEY": base64.b64encode(master_key).decode(),
+    }
+    argv = [sys.executable, "-m", "strongroom", "serve", "--port", str(port)]
+    with server([*argv, "--no-access-log"], env, port) as base:
+        yield base
+
+
 def lua_script(route: Route, path: str, token: str, run: str, directory: Path) -> Path:
     """A wrk script sending ``route`` (a fresh name per create)."""
     body = "nil"

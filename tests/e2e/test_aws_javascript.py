@@ -47,6 +47,18 @@ try {
 """
 
 
+def _node(directory: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["node", "handler.mjs"],
+        cwd=directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
 def test_a_javascript_handler_gets_its_secrets_when_pointed_at_strongroom(
@@ -84,25 +96,9 @@ def test_a_javascript_handler_gets_its_secrets_when_pointed_at_strongroom(
             "DB_PASSWORD_SECRET_NAME": "stack-a/db-password",
             "API_KEY_SECRET_NAME": "stack-a/api-key",
         }
-        ran = subprocess.run(
-            ["node", "handler.mjs"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        ran = _node(tmp_path, env)
         env["API_KEY_SECRET_NAME"] = "stack-a/missing"
-        missing = subprocess.run(
-            ["node", "handler.mjs"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        missing = _node(tmp_path, env)
 
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout) == {"dbPassword": "s3cret", "apiKey": "k3y"}
