@@ -26,10 +26,14 @@ def _all(call: Call, *, planned: bool) -> Iterator[Secret]:
     """Every secret the key may see, in listing order."""
     cursor: str | None = None
     while True:
-        page = call.sm.list(namespace=call.namespace, limit=1000, cursor=cursor)
+        # A bound key lists its namespace; an unbound one the global scope.
+        page = call.sm.list(
+            namespace=call.namespace,
+            scope="global" if call.namespace is None else None,
+            limit=1000,
+            cursor=cursor,
+        )
         for secret in page.items:
-            if call.namespace is None and secret.namespace is not None:
-                continue  # an unbound key acts in the global scope
             if planned or secret.status != "pending_deletion":
                 yield secret
         cursor = page.next_cursor
