@@ -230,7 +230,19 @@ def test_list_secrets_pages_and_filters_when_asked(aws: Any) -> None:
             {"Key": "name", "Values": ["app/"]},
         ]
     )
-    newest_first = aws.list_secrets(SortOrder="desc", MaxResults=1)
+    last_first = aws.list_secrets(SortOrder="desc", MaxResults=1)  # by name
+    gold_pages = []
+    token = None
+    while True:
+        page = aws.list_secrets(
+            MaxResults=2,
+            Filters=[{"Key": "tag-value", "Values": ["gold"]}],
+            **({"NextToken": token} if token else {}),
+        )
+        gold_pages.append([s["Name"] for s in page["SecretList"]])
+        token = page.get("NextToken")
+        if token is None:
+            break
 
     assert sorted(names) == sorted([f"app/s{i}" for i in range(7)] + ["other"])
     assert len(by_name["SecretList"]) == 7
@@ -245,7 +257,13 @@ def test_list_secrets_pages_and_filters_when_asked(aws: Any) -> None:
         "app/s4",
         "app/s6",
     ]
-    assert newest_first["SecretList"][0]["Name"] == "other"
+    assert last_first["SecretList"][0]["Name"] == "other"
+    assert [name for page in gold_pages for name in page] == [
+        "app/s0",
+        "app/s1",
+        "app/s2",
+    ]
+    assert all(len(page) <= 2 for page in gold_pages)
     with pytest.raises(ClientError) as bad:
         aws.list_secrets(Filters=[{"Key": "owning-service", "Values": ["x"]}])
     assert _code(bad) == "InvalidParameterException"

@@ -8,10 +8,10 @@ import base64
 import binascii
 import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from strongroom import Generate, Secret, StrongroomError
+from strongroom import Generate, Page, Secret, StrongroomError
 from strongroom.domain.lifecycle import rotation_interval_days
 from strongroom.http.aws.context import Call
 from strongroom.http.aws.errors import AwsError, aws_error, not_supported
@@ -20,25 +20,49 @@ from strongroom.http.aws.shapes import epoch, tags_out, without_none
 
 _FILTER_KEYS = {"name", "description", "tag-key", "tag-value", "all"}
 MAX_RESULTS = 100
+MAX_SCANS = 20  # listing pages one ListSecrets request reads at most
+
+
+def _listing(call: Call, limit: int, cursor: str | None) -> Page:
+    """One listing page of what the key may see: a bound key its namespace, an
+    unbound one the global scope."""
+    return call.sm.list(
+        namespace=call.namespace,
+        scope="global" if call.namespace is None else None,
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 def _all(call: Call, *, planned: bool) -> Iterator[Secret]:
-    """Every secret the key may see, in listing order."""
+    """Every secret the key may see, in name order."""
     cursor: str | None = None
     while True:
-        # A bound key lists its namespace; an unbound one the global scope.
-        page = call.sm.list(
-            namespace=call.namespace,
-            scope="global" if call.namespace is None else None,
-            limit=1000,
-            cursor=cursor,
-        )
+        page = _listing(call, 1000, cursor)
         for secret in page.items:
             if planned or secret.status != "pending_deletion":
                 yield secret
         cursor = page.next_cursor
         if cursor is None:
             return
+
+
+def _in_order(
+    call: Call, keep: Callable[[Secret], bool], limit: int
+) -> tuple[list[Secret], str | None]:
+    """Up to ``limit`` secrets ``keep`` accepts, in name order from NextToken on,
+    and the token of the rest. Each listing page asks for no more than are still
+    wanted, so all its matches fit and the next page starts where it ended; a
+    request reads at most ``MAX_SCANS`` pages (fewer results, and a NextToken)."""
+    cursor = call.field("NextToken", str)
+    found: list[Secret] = []
+    for _ in range(MAX_SCANS):
+        page = _listing(call, limit - len(found), cursor)
+        found += [secret for secret in page.items if keep(secret)]
+        cursor = page.next_cursor
+        if cursor is None or len(found) >= limit:
+            break
+    return found, cursor
 
 
 def _filters(call: Call) -> list[tuple[str, list[str]]]:
@@ -86,11 +110,16 @@ def _matches(secret: Secret, filters: list[tuple[str, list[str]]]) -> bool:
     return True
 
 
-def _page(call: Call, items: list[Any]) -> tuple[list[Any], str | None]:
-    """One page of ``items`` after NextToken, and the token of the next."""
-    limit = call.field("MaxResults", int) or MAX_RESULTS
+def _max_results(call: Call) -> int:
+    limit: int = call.field("MaxResults", int) or MAX_RESULTS
     if not 1 <= limit <= MAX_RESULTS:
         raise AwsError("InvalidParameterException", "MaxResults is from 1 to 100")
+    return limit
+
+
+def _page(call: Call, items: list[Any]) -> tuple[list[Any], str | None]:
+    """One page of ``items`` after NextToken, and the token of the next."""
+    limit = _max_results(call)
     token = call.field("NextToken", str)
     start = 0
     if token is not None:
@@ -111,16 +140,25 @@ def _page(call: Call, items: list[Any]) -> tuple[list[Any], str | None]:
 
 
 def list_secrets(call: Call) -> dict[str, Any]:
-    """ListSecrets: Filters, MaxResults, NextToken, SortOrder, IncludePlannedDeletion."""
+    """ListSecrets: Filters, MaxResults, NextToken, SortOrder (by name: ``desc``
+    reads the whole scope), IncludePlannedDeletion."""
     call.require("secrets:read")
     filters = _filters(call)
     order = call.field("SortOrder", str) or "asc"
     if order not in {"asc", "desc"}:
         raise AwsError("InvalidParameterException", "SortOrder is asc or desc")
     planned = bool(call.field("IncludePlannedDeletion", bool))
-    found = [s for s in _all(call, planned=planned) if _matches(s, filters)]
-    found.sort(key=lambda s: (s.created_at, s.name), reverse=order == "desc")
-    chunk, next_token = _page(call, found)
+
+    def keep(secret: Secret) -> bool:
+        planned_ok = planned or secret.status != "pending_deletion"
+        return planned_ok and _matches(secret, filters)
+
+    if order == "asc":
+        # Keyset pages of the listing: a page costs the same at any depth.
+        chunk, next_token = _in_order(call, keep, _max_results(call))
+    else:
+        found = [s for s in _all(call, planned=True) if keep(s)]
+        chunk, next_token = _page(call, found[::-1])
     entries = []
     for secret in chunk:
         interval = secret.rotation_interval
