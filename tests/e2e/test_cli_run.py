@@ -239,7 +239,12 @@ def test_run_restarts_the_command_soon_when_a_received_secret_changes(
 
 
 @pytest.mark.parametrize(
-    ("action", "said"), [("revoke", "revoked"), ("delete", "deleted")]
+    ("action", "said"),
+    [
+        ("revoke", "was revoked"),
+        ("delete", "was deleted"),
+        ("schedule", "is scheduled for deletion"),
+    ],
 )
 def test_run_stops_the_command_and_exits_5_when_a_received_secret_goes(
     store_url: str, sm: SecretsManager, action: str, said: str
@@ -250,12 +255,15 @@ def test_run_stops_the_command_and_exits_5_when_a_received_secret_goes(
         lines,
     ):
         assert lines.get(timeout=30).strip() == "one"
-        getattr(sm, action)("k")
+        if action == "schedule":
+            sm.delete("k", recovery_window=timedelta(days=7))
+        else:
+            getattr(sm, action)("k")
         assert process.wait(30) == 5
         assert process.stderr is not None
         err = process.stderr.read()
 
-    assert f"'k' was {said}" in err
+    assert f"'k' {said}" in err
 
 
 def test_run_stops_the_command_and_exits_5_when_a_received_secret_expires(
