@@ -10,6 +10,7 @@ overrides, moments near the ends of time in any offset, integers past 64 bits.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -20,7 +21,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from strongroom import ConflictError, SecretsManager, ValidationError
+from strongroom import (
+    ConflictError,
+    RotationFailedError,
+    SecretsManager,
+    ValidationError,
+    VersionNotFoundError,
+)
 from tests.odd_input import odd_integers, odd_moments, odd_text
 
 from .raw import query
@@ -78,6 +85,56 @@ MOMENT_WRITES: dict[str, Write] = {
 INTEGER_WRITES: dict[str, Write] = {
     "value number": lambda sm, name, n: sm.create(name, {"n": n}),
     "patch number": lambda sm, name, n: sm.patch(name, {"n": [n]}),
+    "update label version": lambda sm, name, n: _versioned(
+        lambda: sm.label(name, n, "golden")
+    ),
+}
+
+
+def _versioned(write: Callable[[], Any]) -> Any:
+    """A write naming a version that may not exist: VersionNotFoundError is its
+    answer then (nothing written), not a refusal of the input."""
+    try:
+        return write()
+    except VersionNotFoundError:
+        return None
+
+
+def _failing_rotation(sm: SecretsManager, name: str, reason: str) -> None:
+    """A rotation whose hook fails with ``reason``: RotationFailed is recorded."""
+
+    def hook(step: str, secret: str, value: Any) -> None:
+        raise RuntimeError(reason)
+
+    with contextlib.suppress(RotationFailedError):
+        sm.rotate(name, hook=hook, value=reason or "v")
+
+
+TEXT_WRITES.update(
+    {
+        "update label": lambda sm, name, odd: sm.label(name, 1, odd),
+        "update unlabel": lambda sm, name, odd: sm.unlabel(name, odd),
+        "update stage_pending": lambda sm, name, odd: sm.stage_pending(
+            name, odd, version_id=name + odd
+        ),
+        "update rotate version id": lambda sm, name, odd: sm.rotate(
+            name, version_id=odd
+        ),
+        "update rotation failure": _failing_rotation,
+        "reveal stage": lambda sm, name, odd: _versioned(
+            lambda: sm.reveal(name, stage=odd, audit=True)
+        ),
+        "reveal version id": lambda sm, name, odd: _versioned(
+            lambda: sm.reveal_detail(name, version_id=odd, audit=True)
+        ),
+    }
+)
+MOMENT_WRITES["delete purge"] = lambda sm, name, at: sm.purge_due(now=at)
+DURATION_WRITES: dict[str, Write] = {
+    "update rotation_interval": lambda sm, name, d: sm.update(
+        name, rotation_interval=d
+    ),
+    "delete recovery_window": lambda sm, name, d: sm.delete(name, recovery_window=d),
 }
 
 
@@ -138,11 +195,14 @@ def test_any_write_is_refused_cleanly_or_keeps_every_read_working_when_fuzzed(
             st.tuples(st.sampled_from(sorted(TEXT_WRITES)), odd_text),
             st.tuples(st.sampled_from(sorted(MOMENT_WRITES)), odd_moments),
             st.tuples(st.sampled_from(sorted(INTEGER_WRITES)), odd_integers),
+            st.tuples(st.sampled_from(sorted(DURATION_WRITES)), st.timedeltas()),
         )
     )
     def write_then_read(case: tuple[str, Any]) -> None:
         field, odd = case
-        write = {**TEXT_WRITES, **MOMENT_WRITES, **INTEGER_WRITES}[field]
+        write = {**TEXT_WRITES, **MOMENT_WRITES, **INTEGER_WRITES, **DURATION_WRITES}[
+            field
+        ]
         name = f"s{next(counter)}"
         since = datetime.now(UTC) - timedelta(seconds=1)
         if field.startswith(("update", "delete", "reveal")):
@@ -155,7 +215,13 @@ def test_any_write_is_refused_cleanly_or_keeps_every_read_working_when_fuzzed(
             refusal = str(exc)
         except ConflictError:
             # A name or key id made of odd input may meet an earlier one.
-            assert field in {"name", "key id", "request_id"}, field
+            assert field in {
+                "name",
+                "key id",
+                "request_id",
+                "update stage_pending",
+                "update rotate version id",
+            }, field
         else:
             seen["accepted"] += 1
         if refusal is not None:
