@@ -196,7 +196,8 @@ def update_secret_version_stage(call: Call) -> dict[str, Any]:
     versions = {
         v.version_id: v for v in call.sm.versions(secret.name, namespace=call.namespace)
     }
-    if remove_from is not None and stage not in versions.get(remove_from, _NONE).stages:
+    removed = versions.get(remove_from) if remove_from is not None else None
+    if remove_from is not None and (removed is None or stage not in removed.stages):
         msg = f"the stage is not on version {remove_from}"
         raise AwsError("InvalidParameterException", msg)
     if move_to is not None:
@@ -212,13 +213,6 @@ def update_secret_version_stage(call: Call) -> dict[str, Any]:
     elif remove_from is not None:
         call.sm.unlabel(secret.name, stage, namespace=call.namespace, actor=call.actor)
     return _named(call, secret)
-
-
-class _NoVersion:
-    stages: tuple[str, ...] = ()
-
-
-_NONE = _NoVersion()
 
 
 def delete_secret(call: Call) -> dict[str, Any]:
