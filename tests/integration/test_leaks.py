@@ -138,3 +138,19 @@ def test_no_value_or_key_leaks_anywhere_when_a_lifecycle_and_its_errors_run(
     assert canary.encode() not in stored
     for form in (MASTER_KEY, MASTER_KEY.hex().encode(), base64.b64encode(MASTER_KEY)):
         assert form not in stored
+
+
+def test_an_aws_secret_key_is_stored_sealed_when_issued(
+    sm: SecretsManager, store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    issued = sm.tokens.create(scopes=["secrets:read"], aws=True)
+
+    secret = issued.secret_access_key
+    assert secret is not None
+    assert secret.encode() not in _all_stored_bytes(store_url)
+    assert secret not in caplog.text
+    assert secret not in repr(issued)
+    assert secret not in repr(sm.tokens.list())
+    assert sm.tokens.access_key(str(issued.access_key_id)) is not None
