@@ -183,9 +183,10 @@ def probe_postgres(env: EnvType) -> None:
         raise StoreUnavailableError(msg) from None
 
 
-SCHEMA_VERSION = b"7"
+SCHEMA_VERSION = b"8"
 """Bumped when the DDL gains a part (7: the key-holding function host recorders
-call), so a store marked with an older version runs its idempotent DDL once more."""
+call; 8: the listing's lifecycle columns), so a store marked with an older
+version runs its idempotent DDL once more."""
 _OPEN_ATTEMPTS = 5
 
 

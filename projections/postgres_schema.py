@@ -132,7 +132,11 @@ def create_statements(schema_name: str) -> list[Composed]:
             " allowed_apps text[] NOT NULL,"
             " envs text[] NOT NULL,"
             " expires_at timestamptz,"
-            " tags jsonb NOT NULL)",
+            " tags jsonb NOT NULL,"
+            " deletion_date timestamptz,"
+            " rotation_interval integer,"
+            " last_rotated_at timestamptz,"
+            " next_rotation_at timestamptz)",
             "CREATE INDEX IF NOT EXISTS strongroom_listing_order"
             " ON {schema}.{listing} (ns_key, name)",
             "CREATE TABLE IF NOT EXISTS {schema}.{expiry} ("
@@ -157,7 +161,7 @@ def create_statements(schema_name: str) -> list[Composed]:
                 "DO $$ BEGIN IF NOT EXISTS (SELECT FROM information_schema.columns"
                 " WHERE table_schema = {schema_text} AND table_name = {table_text}"
                 " AND column_name = {column_text}) THEN"
-                " ALTER TABLE {schema}.{listing} ADD COLUMN {column} {kind};"
+                " ALTER TABLE {schema}.{listing} ADD COLUMN IF NOT EXISTS {column} {kind};"
                 " END IF; END $$"
             ).format(
                 schema_text=Literal(schema_name),

@@ -25,50 +25,13 @@ from strongroom.projections.rows import (
     expiring,
 )
 from strongroom.projections.secrets import SecretsView
+from strongroom.projections.sqlite_schema import CREATE, upgrade
 
 _COLUMNS = (
     "id, ns_key, namespace, name, version, status, created_at, created_by,"
     " updated_at, updated_by, description, token_type, allowed_apps, envs,"
     " expires_at, tags, deletion_date, rotation_interval, last_rotated_at,"
     " next_rotation_at"
-)
-# Columns added after the listing table was first made (stores made before get
-# them on open).
-_LATER_COLUMNS = (
-    ("deletion_date", "TEXT"),
-    ("rotation_interval", "INTEGER"),
-    ("last_rotated_at", "TEXT"),
-    ("next_rotation_at", "TEXT"),
-)
-_CREATE = (
-    "CREATE TABLE IF NOT EXISTS strongroom_listing ("
-    " id TEXT PRIMARY KEY, ns_key TEXT NOT NULL, namespace TEXT,"
-    " name TEXT NOT NULL, version INTEGER NOT NULL, status TEXT NOT NULL,"
-    " created_at TEXT NOT NULL, created_by TEXT, updated_at TEXT NOT NULL,"
-    " updated_by TEXT, description TEXT, token_type TEXT,"
-    " allowed_apps TEXT NOT NULL, envs TEXT NOT NULL, expires_at TEXT,"
-    " tags TEXT NOT NULL) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS strongroom_listing_order"
-    " ON strongroom_listing (ns_key, name)",
-    "CREATE TABLE IF NOT EXISTS strongroom_expiry ("
-    " id TEXT PRIMARY KEY, ns_key TEXT NOT NULL, expires_at TEXT NOT NULL) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS strongroom_counts ("
-    " ns_key TEXT NOT NULL, status TEXT NOT NULL, n INTEGER NOT NULL,"
-    " PRIMARY KEY (ns_key, status)) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS strongroom_audit ("
-    " position INTEGER PRIMARY KEY, secret_id TEXT NOT NULL,"
-    " action TEXT NOT NULL, actor TEXT, at TEXT NOT NULL, version INTEGER)",
-    "CREATE INDEX IF NOT EXISTS strongroom_audit_secret"
-    " ON strongroom_audit (secret_id, position)",
-    "CREATE TABLE IF NOT EXISTS strongroom_names ("
-    " secret_id TEXT PRIMARY KEY, name TEXT NOT NULL, namespace TEXT) WITHOUT ROWID",
-)
-# After the columns exist: partial indexes hold only the rows with a schedule.
-_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS strongroom_listing_deletion"
-    " ON strongroom_listing (deletion_date) WHERE deletion_date IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS strongroom_listing_rotation"
-    " ON strongroom_listing (next_rotation_at) WHERE next_rotation_at IS NOT NULL",
 )
 
 
@@ -197,21 +160,12 @@ class SQLiteSecretsView(SQLiteTrackingRecorder, SecretsView):
 
     def construct_create_table_statements(self) -> list[str]:
         """The tracking table and the read models."""
-        return [*super().construct_create_table_statements(), *_CREATE]
+        return [*super().construct_create_table_statements(), *CREATE]
 
     def create_table(self) -> None:
-        """Make the tables, then add the columns a store made earlier lacks."""
+        """Make the tables, then bring a store made earlier up to them."""
         super().create_table()
-        with self.datastore.transaction(commit=True) as c:
-            c.execute("SELECT name FROM pragma_table_info('strongroom_listing')")
-            present = {name for (name,) in c.fetchall()}
-            for column, kind in _LATER_COLUMNS:
-                if column not in present:
-                    c.execute(
-                        f"ALTER TABLE strongroom_listing ADD COLUMN {column} {kind}"
-                    )
-            for statement in _INDEXES:
-                c.execute(statement)
+        upgrade(self.datastore)
 
     @contextmanager
     def batch(self, tracking: Tracking, first_id: int) -> Iterator[_Transaction]:
