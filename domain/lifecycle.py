@@ -21,6 +21,7 @@ HOOK_STEPS = ("set", "test")
 MAX_REASON = 1000
 RECOVERY_DAYS = (7, 30)  # AWS Secrets Manager's RecoveryWindowInDays
 ROTATION_DAYS = (1, 1000)  # and its AutomaticallyAfterDays
+MIN_ROTATION = timedelta(hours=1)  # the library's intervals may be shorter than a day
 
 
 def check_stage(stage: object) -> str:
@@ -74,20 +75,21 @@ def _without(text: str, secret: str) -> str:
 
 def check_recovery_window(window: object) -> timedelta:
     """A deletion's recovery window: 7 to 30 days, as AWS Secrets Manager's."""
+    low, high = RECOVERY_DAYS
     return check.check_duration(
         window,
         "recovery window",
-        minimum=timedelta(days=7),
-        maximum=timedelta(days=30),
-        rule="expected a timedelta from 7 to 30 days",
+        minimum=timedelta(days=low),
+        maximum=timedelta(days=high),
+        rule=f"expected a timedelta from {low} to {high} days",
     )
 
 
 def recovery_window_days(days: object) -> timedelta:
     """A recovery window given in whole days (AWS's ``RecoveryWindowInDays``)."""
-    return timedelta(
-        days=check.check_count(days, "recovery window", minimum=7, maximum=30)
-    )
+    low, high = RECOVERY_DAYS
+    count = check.check_count(days, "recovery window", minimum=low, maximum=high)
+    return check_recovery_window(timedelta(days=count))
 
 
 def rotation_interval_days(days: object) -> timedelta:
@@ -104,8 +106,8 @@ def check_rotation_interval(interval: object) -> int | None:
     checked = check.check_duration(
         interval,
         "rotation interval",
-        minimum=timedelta(hours=1),
-        maximum=timedelta(days=1000),
-        rule="expected a timedelta from 1 hour to 1000 days",
+        minimum=MIN_ROTATION,
+        maximum=timedelta(days=ROTATION_DAYS[1]),
+        rule=f"expected a timedelta from 1 hour to {ROTATION_DAYS[1]} days",
     )
     return int(checked.total_seconds())

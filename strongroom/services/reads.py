@@ -120,7 +120,7 @@ class Reads(Reveals):
         """The version of a secret that has ``version_id`` (a replay if need be)."""
         name = check.check_name(name)
         namespace = check.check_namespace(namespace)
-        version_id = check.check_label(version_id, "version id")
+        version_id = check.check_request_id(version_id)  # ids are request ids
         with self._repo.operation():
             secret = live(self._repo.lookup(name, namespace), name, namespace)
             found = secret.version_with_id(version_id)
