@@ -217,7 +217,8 @@ class Changes(Service):
         namespace = check.check_namespace(namespace)
         who = self._who(actor)
         if recovery_window is None:
-            return self.shred(lambda: self._repo.lookup(name, namespace), who)
+            shredded = self.shred(lambda: self._repo.lookup(name, namespace), who)
+            return shredded is not None
         window = check_recovery_window(recovery_window)
 
         def schedule(secret: SecretAggregate) -> bool:
@@ -236,18 +237,19 @@ class Changes(Service):
         who: str | None,
         *,
         due: datetime | None = None,
-    ) -> bool:
+    ) -> SecretAggregate | None:
         """Record the tombstone of the secret ``find`` loads and destroy its key in
-        the same transaction; with ``due``, only if its deletion date has come."""
+        the same transaction; with ``due``, only if its deletion date has come.
+        The secret as it was shredded, or None if there was nothing to shred."""
         for _ in range(MAX_WRITE_RETRIES):
             with self._repo.operation():
                 found = find()
                 if not isinstance(found, SecretAggregate):
-                    return False
+                    return None
                 if due is not None and (
                     found.deletion_date is None or found.deletion_date > due
                 ):
-                    return False  # restored meanwhile (or never scheduled)
+                    return None  # restored meanwhile (or never scheduled)
                 found.delete(at=now(), actor=who)
                 try:
                     # The data key row goes in the same transaction as the tombstone.
@@ -256,8 +258,8 @@ class Changes(Service):
                     continue
                 finally:
                     self._keys.forget(found.id)
-                return True
-        return False
+                return found
+        return None
 
     def revoke(
         self, name: str, *, namespace: str | None = None, actor: str | None = None

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
+from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
@@ -67,7 +68,7 @@ class Lifecycle(Service):
         moment = check.check_moment(now, "now") or _clock()
         who = self._who(actor)
         purged: list[SecretRef] = []
-        tried: set[object] = set()
+        tried: set[UUID] = set()
         while True:
             self._catch_up.run()
             batch = [
@@ -79,16 +80,12 @@ class Lifecycle(Service):
                 return purged
             for secret_id in batch:
                 tried.add(secret_id)
-                with self._repo.operation():
-                    found = self._repo.load(secret_id)
-                if not isinstance(found, SecretAggregate):
-                    continue
-                ref = SecretRef(found.id, found.name, found.namespace)
                 # A restore racing this purge has one winner: the stream's version.
-                if self._changes.shred(
+                found = self._changes.shred(
                     partial(self._repo.load, secret_id), who, due=moment
-                ):
-                    purged.append(ref)
+                )
+                if found is not None:
+                    purged.append(SecretRef(found.id, found.name, found.namespace))
 
     def label(
         self,
