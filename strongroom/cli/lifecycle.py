@@ -198,19 +198,20 @@ def rotate(
 ) -> None:
     """Rotate: a new pending version, the command's set and test steps, then the
     new version becomes current. Run it again after a failure to resume."""
-    value: Value | Generate | None = None
+    rules = generation(
+        length,
+        exclude_characters,
+        exclude_punctuation=exclude_punctuation,
+        exclude_numbers=False,
+        exclude_lowercase=False,
+        exclude_uppercase=False,
+        include_space=False,
+    )
+    # Rules of its own start a rotation with them; the defaults leave the library
+    # to generate, or to resume a rotation in progress with its pending value.
+    value: Value | Generate | None = rules if rules != Generate() else None
     if value_stdin:
         value = _read_value(as_json=json_value)
-    elif length != 32 or exclude_characters or exclude_punctuation:
-        value = generation(
-            length,
-            exclude_characters,
-            exclude_punctuation=exclude_punctuation,
-            exclude_numbers=False,
-            exclude_lowercase=False,
-            exclude_uppercase=False,
-            include_space=False,
-        )
     hook = (
         None
         if command is None
